@@ -1,0 +1,305 @@
+"""The run configuration: one frozen dataclass, validated once, read from and written to TOML.
+
+Every field has a default, so ``Config()`` is a working network. Choices that come from a registry
+(activation, init, loss, ...) are checked against that registry, so adding an entry there is the
+only step needed to make it selectable here, in the GUI and in the CLI.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+import tomli_w
+
+MAX_DEPTH = 50
+MAX_WIDTH = 1024
+
+NORMS = ("none", "batch", "layer")
+BACKENDS = ("auto", "numpy", "cupy")
+DTYPES = ("float32", "float64")
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the key, the value and what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"invalid value for '{key}': {value!r} (allowed: {allowed})")
+
+
+def _choices(kind: str) -> tuple[str, ...]:
+    # Imported lazily: the registries import nothing from here, so there is no cycle either way,
+    # but keeping config importable on its own keeps `Config` cheap for the GUI's start-up.
+    if kind == "activation":
+        from .activations import ACTIVATIONS as reg
+    elif kind == "init":
+        from .initializers import INITIALIZERS as reg
+    elif kind == "loss":
+        from .losses import LOSSES as reg
+    elif kind == "optimizer":
+        from .optimizers import OPTIMIZERS as reg
+    elif kind == "dataset":
+        from .datasets import DATASETS as reg
+    else:  # pragma: no cover
+        raise KeyError(kind)
+    return tuple(reg)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines a run. Same config + seed + backend = same numbers."""
+
+    # network
+    depth: int = 4                        # hidden layers (1..50); weight layers = depth + 1
+    width: int | tuple[int, ...] = 16     # one width for all hidden layers, or one per layer
+    activation: str = "tanh"
+    leaky_slope: float = 0.01             # leaky_relu's slope for z < 0
+    prelu_init: float = 0.25              # prelu's initial (learned) slope
+    elu_alpha: float = 1.0                # elu's negative saturation value is -alpha
+    noise_std: float = 0.2                # noisy_relu's Gaussian noise while training
+    init: str = "xavier_uniform"
+    init_sigma: float = 0.01              # the naive normal initialiser's standard deviation
+    init_gain: float = 1.0                # multiplies every initialiser's scale
+    bias_init: float = 0.0
+    norm: str = "none"                    # none | batch | layer (before each hidden activation)
+    norm_momentum: float = 0.1            # batch norm running-statistics update rate
+    center_inputs: bool = False           # subtract the training-set mean from the inputs
+    # training
+    loss: str = "bce"
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    layer_lr: tuple[float, ...] = ()      # per weight layer multipliers (depth + 1), () = all 1
+    momentum: float = 0.9                 # momentum / nesterov coefficient, adam's beta1
+    beta2: float = 0.999                  # adam's beta2, rmsprop's decay
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    clip_norm: float = 0.0                # clip the global gradient norm; 0 = off
+    batch_size: int = 64                  # 0 = full batch
+    # data
+    dataset: str = "spiral"
+    n_samples: int = 400
+    noise: float = 0.1
+    test_fraction: float = 0.2
+    # run
+    seed: int = 0
+    backend: str = "auto"
+    dtype: str = "float32"
+    steps: int = 1000                     # default length of a headless run
+    every: int = 10                       # headless recording interval (steps)
+
+    def __post_init__(self) -> None:
+        # Normalise lists from TOML/CLI into tuples so the dataclass stays hashable and frozen.
+        if isinstance(self.width, list):
+            object.__setattr__(self, "width", tuple(self.width))
+        if isinstance(self.layer_lr, list):
+            object.__setattr__(self, "layer_lr", tuple(self.layer_lr))
+        self._validate()
+
+    # ----------------------------------------------------------------------------- validation
+    def _validate(self) -> None:
+        def check(key, ok, allowed):
+            if not ok:
+                raise ConfigError(key, getattr(self, key), allowed)
+
+        def is_int(v):
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        def is_num(v):
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        check("depth", is_int(self.depth) and 1 <= self.depth <= MAX_DEPTH,
+              f"an integer from 1 to {MAX_DEPTH}")
+        w = self.width
+        if isinstance(w, tuple):
+            check("width", len(w) == self.depth and all(is_int(x) and 1 <= x <= MAX_WIDTH for x in w),
+                  f"one integer 1..{MAX_WIDTH}, or a list of {self.depth} of them (one per hidden layer)")
+        else:
+            check("width", is_int(w) and 1 <= w <= MAX_WIDTH, f"an integer from 1 to {MAX_WIDTH}")
+        for key in ("activation", "init", "loss", "optimizer", "dataset"):
+            names = _choices(key)
+            check(key, getattr(self, key) in names, " | ".join(names))
+        check("norm", self.norm in NORMS, " | ".join(NORMS))
+        check("backend", self.backend in BACKENDS, " | ".join(BACKENDS))
+        check("dtype", self.dtype in DTYPES, " | ".join(DTYPES))
+        for key in ("leaky_slope", "prelu_init"):
+            check(key, is_num(getattr(self, key)) and 0 <= getattr(self, key) < 1, "a number in [0, 1)")
+        check("elu_alpha", is_num(self.elu_alpha) and 0 < self.elu_alpha <= 10, "a number in (0, 10]")
+        check("noise_std", is_num(self.noise_std) and 0 <= self.noise_std <= 10, "a number in [0, 10]")
+        check("init_sigma", is_num(self.init_sigma) and 0 < self.init_sigma <= 100, "a number in (0, 100]")
+        check("init_gain", is_num(self.init_gain) and 0 < self.init_gain <= 100, "a number in (0, 100]")
+        check("bias_init", is_num(self.bias_init) and abs(self.bias_init) <= 100, "a number in [-100, 100]")
+        check("norm_momentum", is_num(self.norm_momentum) and 0 < self.norm_momentum <= 1, "a number in (0, 1]")
+        check("center_inputs", isinstance(self.center_inputs, bool), "true | false")
+        check("lr", is_num(self.lr) and 0 < self.lr <= 100, "a number in (0, 100]")
+        n_layers = self.depth + 1
+        check("layer_lr", len(self.layer_lr) in (0, n_layers)
+              and all(is_num(x) and 0 <= x <= 1e6 for x in self.layer_lr),
+              f"empty (all 1), or {n_layers} numbers >= 0, one per weight layer, input side first")
+        check("momentum", is_num(self.momentum) and 0 <= self.momentum < 1, "a number in [0, 1)")
+        check("beta2", is_num(self.beta2) and 0 <= self.beta2 < 1, "a number in [0, 1)")
+        check("eps", is_num(self.eps) and 0 < self.eps <= 1, "a number in (0, 1]")
+        check("weight_decay", is_num(self.weight_decay) and 0 <= self.weight_decay <= 1, "a number in [0, 1]")
+        check("clip_norm", is_num(self.clip_norm) and self.clip_norm >= 0, "a number >= 0 (0 = no clipping)")
+        check("batch_size", is_int(self.batch_size) and 0 <= self.batch_size <= 1_000_000,
+              "an integer >= 0 (0 = full batch)")
+        check("n_samples", is_int(self.n_samples) and 10 <= self.n_samples <= 1_000_000,
+              "an integer from 10 to 1000000")
+        check("noise", is_num(self.noise) and 0 <= self.noise <= 10, "a number in [0, 10]")
+        check("test_fraction", is_num(self.test_fraction) and 0 <= self.test_fraction <= 0.9,
+              "a number in [0, 0.9]")
+        check("seed", is_int(self.seed) and 0 <= self.seed < 2**32, "an integer in [0, 2**32)")
+        check("steps", is_int(self.steps) and 0 <= self.steps <= 100_000_000, "an integer >= 0")
+        check("every", is_int(self.every) and self.every >= 1, "an integer >= 1")
+
+    # ----------------------------------------------------------------------------- derived
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Hidden-layer widths, input side first."""
+        return self.width if isinstance(self.width, tuple) else (self.width,) * self.depth
+
+    @property
+    def n_weight_layers(self) -> int:
+        return self.depth + 1
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some fields changed (validated)."""
+        unknown = [k for k in changes if k not in FIELD_NAMES]
+        if unknown:
+            raise unknown_key_error(unknown[0])
+        return dataclasses.replace(self, **changes)
+
+    def with_overrides(self, assignments: list[str]) -> "Config":
+        """Apply ``key=value`` strings, as given to the CLI's ``--set``."""
+        changes = {}
+        for text in assignments:
+            key, sep, raw = text.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise ConfigError("--set", text, "key=value, e.g. lr=0.05")
+            changes[key] = parse_value(key, raw.strip())
+        return self.replace(**changes)
+
+    # ----------------------------------------------------------------------------- TOML
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["width"] = list(self.width) if isinstance(self.width, tuple) else self.width
+        d["layer_lr"] = list(self.layer_lr)
+        return d
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_write_text(path, self.to_toml())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        data = dict(data.get("config", data))  # preset files keep the config in a [config] table
+        data.pop("preset", None)
+        for key in data:
+            if key not in FIELD_NAMES:
+                raise unknown_key_error(key)
+        for key, value in list(data.items()):
+            data[key] = _coerce(key, value)
+        return cls(**data)
+
+    @classmethod
+    def from_toml(cls, text: str) -> "Config":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("file", "TOML", f"valid TOML ({exc})") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Config":
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("file", str(path), f"a readable UTF-8 TOML file ({exc})") from None
+        return cls.from_toml(text)
+
+
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Config))
+_DEFAULTS = Config.__dataclass_fields__
+
+
+def unknown_key_error(key: str) -> ConfigError:
+    close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return ConfigError(key, "(unknown key)", hint + "one of: " + ", ".join(FIELD_NAMES))
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Make TOML/CLI values fit the field's type where that is lossless (1 -> 1.0, [..] -> tuple)."""
+    default = _DEFAULTS[key].default if _DEFAULTS[key].default is not dataclasses.MISSING else None
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if key == "layer_lr" and isinstance(value, (list, tuple)):
+        return tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def parse_value(key: str, raw: str) -> Any:
+    """Parse one CLI value for ``key``: numbers, booleans, comma lists for width/layer_lr."""
+    if key not in FIELD_NAMES:
+        raise unknown_key_error(key)
+    default = _DEFAULTS[key].default
+    try:
+        if key in ("width", "layer_lr"):
+            parts = [p for p in raw.replace(" ", "").strip("[]()").split(",") if p]
+            if key == "width":
+                vals = tuple(int(p) for p in parts)
+                return vals[0] if len(vals) == 1 else vals
+            return tuple(float(p) for p in parts)
+        if isinstance(default, bool):
+            low = raw.lower()
+            if low in ("true", "1", "yes", "on"):
+                return True
+            if low in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        kind = type(default).__name__ if key not in ("width", "layer_lr") else "comma-separated numbers"
+        raise ConfigError(key, raw, f"a value of type {kind}") from None
+    return raw
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file so that readers see the old or the new content, never half of it."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,26 @@
+"""Gradient Flow Lab: no arguments opens the desktop app; a subcommand runs the headless engine.
+
+    python main.py                      # the desktop app
+    python main.py run --preset sigmoid-vanishing --out runs/sv
+    python main.py --help
+"""
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("gui", "--gui"):
+        return main_gui(argv[1:])
+    from engine.cli import main as cli_main  # headless: Qt is never imported on this path
+    return cli_main(argv)
+
+
+def main_gui(argv: list[str] | None = None) -> int:
+    from gui.app import main as app_main
+    return app_main(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
