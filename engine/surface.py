@@ -1,0 +1,473 @@
+"""Loss surfaces: the two-weight neuron (why positive inputs zig-zag) and 2D/1D slices of a real
+network's loss along filter-normalised random or PCA directions (Li et al., 2018).
+
+Pure NumPy on the host: the neuron is tiny, and the network slices are evaluated by the
+simulation's own batched ``losses_at`` on its backend; only directions and coordinates live here.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+# ===================================================================================== neuron
+
+POSITIVE_INPUTS = ("sigmoid", "relu")
+CENTRED_INPUTS = ("tanh", "centred", "per-input-bias")
+INPUT_KINDS = POSITIVE_INPUTS + CENTRED_INPUTS
+NEURON_OPTIMIZERS = ("sgd", "momentum", "adam")
+
+INPUT_CAPTIONS = {
+    "sigmoid": "x = sigmoid(z): every input positive",
+    "relu": "x = relu(z): every input >= 0",
+    "tanh": "x = tanh(z): zero-centred",
+    "centred": "x = sigmoid(z) - mean: zero-centred",
+    "per-input-bias": "f = sum w_i (x_i + b_i), b_i = -E[x_i] = -1/2",
+}
+
+
+class NeuronError(ValueError):
+    """A neuron-demo setting is invalid; names the key, the value and what is allowed."""
+
+    def __init__(self, key: str, value, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"invalid value for '{key}': {value!r} (allowed: {allowed})")
+
+
+def neuron_inputs(kind: str, n: int, rng: np.random.Generator, spread: float = 2.0) -> np.ndarray:
+    """``n`` two-dimensional inputs as a previous layer of ``kind`` units would produce them.
+
+    Pre-activations are z ~ N(0, spread^2). "centred" and "per-input-bias" shift the sigmoid
+    outputs, so they have the sigmoid's spread without its mean: the fair comparison.
+    """
+    z = rng.normal(0.0, spread, size=(n, 2))
+    sig = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid via tanh: no overflow
+    if kind == "sigmoid":
+        return sig
+    if kind == "relu":
+        return np.maximum(z, 0.0) / spread
+    if kind == "tanh":
+        return np.tanh(0.5 * z)  # = 2 sigmoid(z) - 1
+    if kind == "centred":
+        return sig - sig.mean(axis=0)
+    if kind == "per-input-bias":
+        return sig - 0.5  # b_i = -E[sigmoid(z)] = -1/2 for symmetric z
+    raise NeuronError("inputs", kind, " | ".join(INPUT_KINDS))
+
+
+@dataclass(frozen=True)
+class NeuronProblem:
+    """f = w1 x1 + w2 x2 learning a teacher f* = w*.x with the squared error L = mean (f - f*)^2 / 2.
+
+    With positive inputs every per-sample gradient dL/dw = (f - f*) x points into quadrant I or
+    III, so each update moves both weights up or both down; a minimum that needs w1 up and w2 down
+    is reached by a zig-zag. Zero-centred inputs let updates point anywhere.
+    """
+
+    inputs: str = "sigmoid"
+    target: tuple[float, float] = (2.0, -1.0)
+    start: tuple[float, float] = (-1.0, 1.0)
+    optimizer: str = "sgd"
+    lr: float = 1.5
+    batch_size: int = 1                 # 0 = full batch
+    momentum: float = 0.9               # momentum's coefficient, adam's beta1
+    beta2: float = 0.999
+    adam_eps: float = 1e-8
+    n_samples: int = 256
+    seed: int = 0
+    steps: int = 200                    # optimiser steps of the path
+    eps: float = 0.01                   # "reached": within eps * |start - target| of the minimum
+
+    def __post_init__(self) -> None:
+        def pair(v):
+            return tuple(float(a) for a in v)
+        object.__setattr__(self, "target", pair(self.target))
+        object.__setattr__(self, "start", pair(self.start))
+        checks = [
+            ("inputs", self.inputs in INPUT_KINDS, " | ".join(INPUT_KINDS)),
+            ("optimizer", self.optimizer in NEURON_OPTIMIZERS, " | ".join(NEURON_OPTIMIZERS)),
+            ("lr", _finite(self.lr) and 0 < self.lr <= 100, "a number in (0, 100]"),
+            ("batch_size", _int(self.batch_size) and 0 <= self.batch_size <= self.n_samples,
+             f"an integer from 0 (full batch) to n_samples ({self.n_samples})"),
+            ("momentum", _finite(self.momentum) and 0 <= self.momentum < 1, "a number in [0, 1)"),
+            ("beta2", _finite(self.beta2) and 0 <= self.beta2 < 1, "a number in [0, 1)"),
+            ("n_samples", _int(self.n_samples) and 2 <= self.n_samples <= 100_000, "an integer 2..100000"),
+            ("steps", _int(self.steps) and 1 <= self.steps <= 100_000, "an integer 1..100000"),
+            ("eps", _finite(self.eps) and 0 < self.eps < 1, "a number in (0, 1)"),
+            ("target", len(self.target) == 2 and all(map(_finite, self.target)), "two finite numbers"),
+            ("start", len(self.start) == 2 and all(map(_finite, self.start)), "two finite numbers"),
+        ]
+        for key, ok, allowed in checks:
+            if not ok:
+                raise NeuronError(key, getattr(self, key), allowed)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "NeuronProblem":
+        """Build from a TOML ``[neuron]`` table; unknown keys are an error naming the allowed ones."""
+        names = cls.__dataclass_fields__
+        for key in data:
+            if key not in names:
+                raise NeuronError(key, "(unknown key)", "one of: " + ", ".join(names))
+        return cls(**data)
+
+    def replace(self, **changes) -> "NeuronProblem":
+        from dataclasses import replace
+        return replace(self, **changes)
+
+    # ------------------------------------------------------------------------- data and loss
+    @property
+    def positive(self) -> bool:
+        return self.inputs in POSITIVE_INPUTS
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs (n, 2) and teacher outputs (n,); fixed by the seed."""
+        x = neuron_inputs(self.inputs, self.n_samples, np.random.default_rng(self.seed))
+        return x, x @ np.asarray(self.target)
+
+    def loss(self, w: np.ndarray) -> float:
+        """Direct loss at one weight pair (the reference the grid is checked against)."""
+        x, y = self.data()
+        return float(0.5 * np.mean((x @ np.asarray(w, float) - y) ** 2))
+
+    def loss_grid(self, w1: np.ndarray, w2: np.ndarray) -> np.ndarray:
+        """Loss on the grid ``w1`` x ``w2``: shape (len(w2), len(w1)), rows along w2.
+
+        The loss is a quadratic form, L = (w - w*)^T C (w - w*) / 2 with C = X^T X / n, so the whole
+        grid costs one pass over its points, not over points times samples.
+        """
+        x, _ = self.data()
+        c = x.T @ x / len(x)
+        d1 = np.asarray(w1, float)[None, :] - self.target[0]
+        d2 = np.asarray(w2, float)[:, None] - self.target[1]
+        return 0.5 * (c[0, 0] * d1 * d1 + 2.0 * c[0, 1] * d1 * d2 + c[1, 1] * d2 * d2)
+
+    def hessian(self) -> np.ndarray:
+        x, _ = self.data()
+        return x.T @ x / len(x)
+
+    # ------------------------------------------------------------------------- optimiser path
+    def path(self) -> np.ndarray:
+        """The optimiser's weights after 0..steps updates, shape (steps + 1, 2).
+
+        Stops early (shorter array) if the weights leave any sensible range (divergence).
+        """
+        x, y = self.data()
+        rng = np.random.default_rng(self.seed + 1)
+        n = len(x)
+        w = np.array(self.start, float)
+        v = np.zeros(2)
+        s = np.zeros(2)
+        out = np.empty((self.steps + 1, 2))
+        out[0] = w
+        b1, b2 = self.momentum, self.beta2
+        for k in range(1, self.steps + 1):
+            if self.batch_size:
+                idx = rng.integers(0, n, self.batch_size)
+                xb, yb = x[idx], y[idx]
+            else:
+                xb, yb = x, y
+            g = xb.T @ (xb @ w - yb) / len(xb)
+            if self.optimizer == "sgd":
+                w = w - self.lr * g
+            elif self.optimizer == "momentum":
+                v = b1 * v + g
+                w = w - self.lr * v
+            else:  # adam
+                v = b1 * v + (1 - b1) * g
+                s = b2 * s + (1 - b2) * g * g
+                w = w - self.lr * (v / (1 - b1**k)) / (np.sqrt(s / (1 - b2**k)) + self.adam_eps)
+            out[k] = w
+            if not np.all(np.abs(w) < 1e6):
+                return out[: k + 1]
+        return out
+
+    # ------------------------------------------------------------------------- numbers
+    def allowed_quadrants(self, w: Sequence[float] | None = None) -> list[tuple[int, int]]:
+        """Sign patterns (dw1, dw2) an update can take at ``w``.
+
+        For positive inputs the per-sample update -lr (f - f*) x has the sign pattern of +-x:
+        [(+1, +1), (-1, -1)] wherever ``w`` is. Zero-centred inputs allow all four quadrants.
+        """
+        if self.positive:
+            return [(1, 1), (-1, -1)]
+        return [(1, 1), (-1, 1), (-1, -1), (1, -1)]
+
+    def update_quadrant(self, w: Sequence[float]) -> tuple[int, int]:
+        """Sign pattern of the full-batch descent direction -dL/dw at ``w``."""
+        g = self.hessian() @ (np.asarray(w, float) - np.asarray(self.target))
+        return int(np.sign(-g[0])), int(np.sign(-g[1]))
+
+
+@dataclass(frozen=True)
+class PathStats:
+    steps_to_min: int | None    # first step within eps of the minimum (None: never within the path)
+    path_ratio: float           # path length / straight-line distance it covered (1 = straight)
+    path_length: float
+    distance: float
+
+
+def path_stats(path: np.ndarray, target: Sequence[float], eps: float = 0.01) -> PathStats:
+    """Steps until the path is within ``eps * |start - target|`` of ``target``, and how straight it ran.
+
+    The ratio uses the path up to that step (all of it when it never gets there), divided by the
+    straight line from its start to where it stopped: exactly 1 for a straight path.
+    """
+    path = np.asarray(path, float)
+    target = np.asarray(target, float)
+    dist = np.linalg.norm(path - target, axis=1)
+    hit = np.flatnonzero(dist <= eps * dist[0]) if dist[0] > 0 else np.array([0])
+    k = int(hit[0]) if hit.size else None
+    end = k if k is not None else len(path) - 1
+    seg = path[: end + 1]
+    length = float(np.linalg.norm(np.diff(seg, axis=0), axis=1).sum())
+    chord = float(np.linalg.norm(seg[-1] - seg[0]))
+    ratio = length / chord if chord > 0 else float("nan")
+    return PathStats(k, ratio, length, chord)
+
+
+@dataclass(frozen=True)
+class NeuronSurface:
+    """What the neuron demo shows for one problem: grid, path and its numbers."""
+
+    problem: NeuronProblem
+    w1: np.ndarray          # (r,)
+    w2: np.ndarray          # (r,)
+    loss: np.ndarray        # (r, r), rows along w2
+    path: np.ndarray        # (k, 2)
+    stats: PathStats
+
+
+def neuron_extent(*problems: NeuronProblem, margin: float = 0.6) -> tuple[float, float, float, float]:
+    """A square window around every start and target, shared so side-by-side panels match."""
+    pts = np.array([p.start for p in problems] + [p.target for p in problems])
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    c = (lo + hi) / 2
+    half = float(max(hi - lo)) / 2 + margin
+    return c[0] - half, c[0] + half, c[1] - half, c[1] + half
+
+
+def neuron_surface(problem: NeuronProblem, resolution: int = 101,
+                   extent: tuple[float, float, float, float] | None = None) -> NeuronSurface:
+    x0, x1, y0, y1 = extent or neuron_extent(problem)
+    w1 = np.linspace(x0, x1, resolution)
+    w2 = np.linspace(y0, y1, resolution)
+    path = problem.path()
+    return NeuronSurface(problem, w1, w2, problem.loss_grid(w1, w2), path,
+                         path_stats(path, problem.target, problem.eps))
+
+
+# ===================================================================================== network
+
+DIRECTIONS = ("random", "pca")
+MAX_RESOLUTION = 101
+
+
+class SurfaceCancelled(Exception):
+    """The progress callback or the cancel event asked the computation to stop."""
+
+
+def filter_normalized_direction(theta: np.ndarray, weight_slices, rng: np.random.Generator) -> np.ndarray:
+    """A random direction in parameter space, rescaled per neuron (Li et al., 2018).
+
+    For every weight matrix W (fan_in, fan_out) the direction's column j gets the norm of W's
+    column j (the weights into unit j); biases, norm and prelu parameters get 0.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    d = np.zeros_like(theta)
+    for start, stop, shape in weight_slices:
+        w = theta[start:stop].reshape(shape)
+        r = rng.standard_normal(shape)
+        w_norm = np.linalg.norm(w, axis=0)
+        r_norm = np.linalg.norm(r, axis=0)
+        d[start:stop] = (r * (w_norm / np.where(r_norm > 0, r_norm, 1.0))).ravel()
+    return d
+
+
+def pca_directions(trajectory: np.ndarray, center: np.ndarray | None = None,
+                   n: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``n`` principal directions of a recorded trajectory (k, P), about ``center``.
+
+    ``center`` defaults to the last point, as in Li et al. Returns orthonormal directions (n, P)
+    and the share of the trajectory's variance each explains (n,).
+    """
+    traj = np.asarray(trajectory, dtype=np.float64)
+    if traj.ndim != 2 or len(traj) < n + 1:
+        raise ValueError(f"PCA needs a trajectory of at least {n + 1} recorded points, got {len(traj)}")
+    center = traj[-1] if center is None else np.asarray(center, np.float64)
+    m = traj - center
+    # SVD of the small (k, k) Gram matrix instead of the (k, P) matrix: k << P
+    gram = m @ m.T
+    evals, evecs = np.linalg.eigh(gram)
+    order = np.argsort(evals)[::-1][:n]
+    evals = np.clip(evals[order], 0.0, None)
+    dirs = (evecs[:, order].T @ m)
+    norms = np.linalg.norm(dirs, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError("the trajectory does not move in enough directions for PCA (did training run?)")
+    dirs /= norms
+    total = float(np.clip(np.linalg.eigvalsh(gram), 0, None).sum())
+    return dirs, (evals / total if total > 0 else np.zeros(n))
+
+
+def project(points: np.ndarray, center: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Least-squares coordinates (k, n) of ``points`` (k, P) in the plane center + a d1 + b d2."""
+    d = np.asarray(directions, np.float64)
+    m = np.asarray(points, np.float64) - center
+    coords, *_ = np.linalg.lstsq(d.T, m.T, rcond=None)
+    return coords.T
+
+
+@dataclass(frozen=True)
+class NetworkSurface:
+    """A 2D slice (and a 1D slice along the first direction) of a network's loss."""
+
+    directions_kind: str         # "random" | "pca"
+    alphas: np.ndarray           # (r,) coordinates along direction 1
+    betas: np.ndarray            # (r,) coordinates along direction 2
+    loss: np.ndarray             # (r, r), rows along betas; nan where the loss was not finite
+    alphas_1d: np.ndarray        # (r1,)
+    loss_1d: np.ndarray          # (r1,)
+    path: np.ndarray             # (k, 2) the trajectory projected on the plane (empty without one)
+    center: np.ndarray           # (P,) theta at (0, 0)
+    directions: np.ndarray       # (2, P)
+    explained: np.ndarray        # (2,) PCA variance shares (nan for random)
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+ProgressFn = Callable[[int, int], "bool | None"]
+
+
+def evaluate_losses(loss_fn: Callable[[np.ndarray], np.ndarray], thetas: np.ndarray, chunk: int = 256,
+                    progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+                    done_before: int = 0, total: int | None = None) -> np.ndarray:
+    """``loss_fn`` over the rows of ``thetas`` in chunks, reporting (done, total) after each.
+
+    ``progress`` returning False, or ``cancel`` being set, raises SurfaceCancelled between chunks.
+    """
+    g = len(thetas)
+    total = g if total is None else total
+    out = np.empty(g)
+    for i in range(0, g, chunk):
+        if cancel is not None and cancel.is_set():
+            raise SurfaceCancelled()
+        out[i:i + chunk] = np.asarray(loss_fn(thetas[i:i + chunk]), dtype=np.float64).reshape(-1)
+        if progress is not None and progress(done_before + min(i + chunk, g), total) is False:
+            raise SurfaceCancelled()
+        if cancel is not None and cancel.is_set():
+            raise SurfaceCancelled()
+    return out
+
+
+def reference_losses(sim, thetas: np.ndarray) -> np.ndarray:
+    """Per-point losses through set_flat_parameters + gradients on the training set (slow, for tests).
+
+    Restores the simulation's parameters afterwards.
+    """
+    saved = sim.flat_parameters()
+    x, y = sim.data.x_train, sim.data.y_train
+    try:
+        out = np.empty(len(thetas))
+        for i, theta in enumerate(thetas):
+            sim.set_flat_parameters(theta)
+            out[i] = float(sim.gradients(x, y)[0])
+        return out
+    finally:
+        sim.set_flat_parameters(saved)
+
+
+def record_trajectory(sim, steps: int, points: int = 50,
+                      progress: ProgressFn | None = None,
+                      cancel: threading.Event | None = None) -> np.ndarray:
+    """Train ``sim`` for ``steps`` steps, recording its flat parameters ~``points`` times: (k, P)."""
+    every = max(1, steps // max(1, points))
+    traj = [sim.flat_parameters().astype(np.float64)]
+    done = 0
+    while done < steps:
+        if cancel is not None and cancel.is_set():
+            raise SurfaceCancelled()
+        n = min(every, steps - done)
+        sim.step(n)
+        done += n
+        traj.append(sim.flat_parameters().astype(np.float64))
+        if progress is not None and progress(done, steps) is False:
+            raise SurfaceCancelled()
+        if getattr(sim, "diverged", False):
+            break
+    return np.asarray(traj)
+
+
+def network_surface(sim, directions: str = "random", resolution: int = 41,
+                    trajectory: np.ndarray | None = None, span: float = 1.0,
+                    resolution_1d: int | None = None, seed: int = 0, chunk: int = 256,
+                    split: str = "train", progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None,
+                    loss_fn: Callable[[np.ndarray], np.ndarray] | None = None) -> NetworkSurface:
+    """Loss of ``sim``'s network on a plane through its current parameters.
+
+    directions: "random" (two filter-normalised directions; the grid spans [-span, span]) or "pca"
+    (top two principal directions of ``trajectory``, centred on its last point; the grid covers the
+    projected trajectory with a margin, ``span`` scaling it). The 1D slice runs along direction 1.
+    Losses come from ``sim.losses_at`` (batched on the backend) unless ``loss_fn`` is given.
+    """
+    import time
+
+    if directions not in DIRECTIONS:
+        raise ValueError(f"invalid value for 'directions': {directions!r} (allowed: {' | '.join(DIRECTIONS)})")
+    if not (isinstance(resolution, int) and 3 <= resolution <= MAX_RESOLUTION):
+        raise ValueError(f"invalid value for 'resolution': {resolution!r} (allowed: an integer 3..{MAX_RESOLUTION})")
+    t0 = time.perf_counter()
+    loss_fn = loss_fn or (lambda th: sim.losses_at(th, split=split))
+    explained = np.full(2, np.nan)
+    if directions == "pca":
+        if trajectory is None:
+            raise ValueError("PCA directions need a recorded trajectory (train first)")
+        center = np.asarray(trajectory[-1], np.float64)
+        dirs, explained = pca_directions(trajectory, center)
+    else:
+        center = sim.flat_parameters().astype(np.float64)
+        rng = np.random.default_rng(seed)
+        slices = sim.weight_slices()
+        dirs = np.stack([filter_normalized_direction(center, slices, rng) for _ in range(2)])
+    path = project(trajectory, center, dirs) if trajectory is not None and len(trajectory) else np.zeros((0, 2))
+
+    if directions == "pca" and len(path):
+        lo, hi = path.min(axis=0), path.max(axis=0)
+        mid, half = (lo + hi) / 2, np.maximum((hi - lo) / 2 * 1.3, 1e-3) * span
+        a_lim = (mid[0] - half[0], mid[0] + half[0])
+        b_lim = (mid[1] - half[1], mid[1] + half[1])
+    else:
+        a_lim = b_lim = (-span, span)
+    alphas = np.linspace(*a_lim, resolution)
+    betas = np.linspace(*b_lim, resolution)
+    r1 = resolution_1d or max(resolution, 101)
+    alphas_1d = np.linspace(*a_lim, r1)
+
+    total = resolution * resolution + r1
+    aa, bb = np.meshgrid(alphas, betas)  # rows along betas
+    coeffs = np.stack([aa.ravel(), bb.ravel()], axis=1)
+    dtype = np.asarray(sim.flat_parameters()).dtype
+    losses = np.empty(len(coeffs))
+    done = 0
+    # build thetas chunk by chunk: a 101x101 grid of a big net would not fit in memory at once
+    for i in range(0, len(coeffs), chunk):
+        thetas = (center + coeffs[i:i + chunk] @ dirs).astype(dtype, copy=False)
+        losses[i:i + chunk] = evaluate_losses(loss_fn, thetas, chunk, progress, cancel, done, total)
+        done += len(thetas)
+    thetas_1d = (center + alphas_1d[:, None] * dirs[0]).astype(dtype, copy=False)
+    loss_1d = evaluate_losses(loss_fn, thetas_1d, chunk, progress, cancel, done, total)
+    grid = losses.reshape(resolution, resolution)
+    grid[~np.isfinite(grid)] = np.nan
+    loss_1d[~np.isfinite(loss_1d)] = np.nan
+    return NetworkSurface(directions, alphas, betas, grid, alphas_1d, loss_1d, path, center, dirs,
+                          explained, time.perf_counter() - t0)
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
