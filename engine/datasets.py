@@ -1,0 +1,147 @@
+"""Dataset registry: generated 2D sets, regression sets and the shipped 8x8 digits. Never downloaded.
+
+Every generator takes ``(rng, n, noise)`` and returns NumPy ``(x, y)``: x float64 (n, d), y int
+labels (n,) for classification or float targets (n, k) for regression.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    name: str
+    title: str
+    description: str
+    make: Callable          # (rng, n, noise) -> (x, y)
+    n_classes: int          # 0 = regression
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray     # int labels (n,) or float targets (n, k)
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int          # 0 for regression
+
+    @property
+    def task(self) -> str:
+        return "regression" if self.n_classes == 0 else ("binary" if self.n_classes == 2 else "multiclass")
+
+    @property
+    def n_inputs(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def n_targets(self) -> int:
+        return self.y_train.shape[1] if self.n_classes == 0 else self.n_classes
+
+    @property
+    def is_2d(self) -> bool:
+        return self.n_inputs == 2
+
+    @property
+    def extent(self) -> tuple[float, float, float, float]:
+        """A padded bounding box of all inputs (first two input dimensions): x0, x1, y0, y1."""
+        x = np.concatenate([self.x_train, self.x_test])[:, :2]
+        lo, hi = x.min(axis=0), x.max(axis=0)
+        pad = 0.1 * np.maximum(hi - lo, 1e-9)
+        return (float(lo[0] - pad[0]), float(hi[0] + pad[0]),
+                float(lo[-1] - pad[-1]), float(hi[-1] + pad[-1]))
+
+
+def _circle(rng, n, noise):
+    inner = n // 2
+    r = np.concatenate([rng.uniform(0, 0.5, inner), rng.uniform(0.7, 1.0, n - inner)])
+    t = rng.uniform(0, 2 * np.pi, n)
+    x = np.stack([r * np.cos(t), r * np.sin(t)], axis=1) + noise * rng.standard_normal((n, 2))
+    y = np.concatenate([np.ones(inner, int), np.zeros(n - inner, int)])
+    return x, y
+
+
+def _xor(rng, n, noise):
+    x = rng.uniform(-1, 1, (n, 2))
+    x += np.sign(x) * 0.05  # a small margin around the axes
+    y = (x[:, 0] * x[:, 1] > 0).astype(int)
+    return x + noise * rng.standard_normal((n, 2)), y
+
+
+def _gauss(rng, n, noise):
+    y = (np.arange(n) % 2).astype(int)
+    centres = np.where(y[:, None] == 1, 0.5, -0.5) * np.ones((n, 2))
+    return centres + (0.15 + noise) * rng.standard_normal((n, 2)), y
+
+
+def _spiral(rng, n, noise):
+    y = (np.arange(n) % 2).astype(int)
+    t = np.sqrt(rng.uniform(0, 1, n)) * 3 * np.pi
+    phase = np.pi * y
+    x = np.stack([t * np.cos(t + phase), t * np.sin(t + phase)], axis=1) / (3 * np.pi)
+    return x + noise * rng.standard_normal((n, 2)), y
+
+
+def _moons(rng, n, noise):
+    y = (np.arange(n) % 2).astype(int)
+    t = rng.uniform(0, np.pi, n)
+    x = np.where(y[:, None] == 0,
+                 np.stack([np.cos(t), np.sin(t)], axis=1),
+                 np.stack([1 - np.cos(t), 0.5 - np.sin(t)], axis=1))
+    x = (x - [0.5, 0.25]) / 1.2
+    return x + noise * rng.standard_normal((n, 2)), y
+
+
+def _sine(rng, n, noise):
+    x = rng.uniform(-1, 1, (n, 1))
+    return x, np.sin(3 * x) + noise * rng.standard_normal((n, 1))
+
+
+def _ripple(rng, n, noise):
+    x = rng.uniform(-1, 1, (n, 2))
+    y = np.sin(3 * x[:, :1]) * np.cos(3 * x[:, 1:])
+    return x, y + noise * rng.standard_normal((n, 1))
+
+
+def _digits(rng, n, noise):
+    try:
+        with np.load(ASSETS / "datasets" / "digits.npz") as f:
+            images, labels = f["images"], f["labels"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise RuntimeError(f"the shipped digits dataset could not be read from {ASSETS / 'datasets'}: {exc}") from exc
+    order = rng.permutation(len(labels))[: min(n, len(labels))]
+    x = images[order].astype(np.float64) / 16.0  # pixels in [0, 1]: every input is positive
+    return x + noise * rng.standard_normal(x.shape), labels[order].astype(int)
+
+
+_ENTRIES = [
+    DatasetEntry("circle", "Circle", "2D: a disc inside a ring (2 classes)", _circle, 2),
+    DatasetEntry("xor", "XOR", "2D: the four quadrants, opposite ones share a class", _xor, 2),
+    DatasetEntry("gauss", "Two Gaussians", "2D: two Gaussian blobs (linearly separable)", _gauss, 2),
+    DatasetEntry("spiral", "Spiral", "2D: two interleaved spirals (hard; needs depth)", _spiral, 2),
+    DatasetEntry("moons", "Two moons", "2D: two interleaving half circles", _moons, 2),
+    DatasetEntry("sine", "Sine (regression)", "1D regression: y = sin(3x) + noise", _sine, 0),
+    DatasetEntry("ripple", "Ripple (regression)", "2D regression: y = sin(3x1) cos(3x2) + noise", _ripple, 0),
+    DatasetEntry("digits", "Digits 8x8", "1,797 handwritten digits, 64 pixels in [0, 1], 10 classes (shipped)", _digits, 10),
+]
+
+DATASETS: dict[str, DatasetEntry] = {d.name: d for d in _ENTRIES}
+
+
+def make_dataset(name: str, n_samples: int, noise: float, test_fraction: float, seed: int) -> Dataset:
+    """Generate (deterministically for a seed) and split into train and test."""
+    entry = DATASETS[name]
+    rng = np.random.default_rng([seed, 1])  # a stream of its own: init and batches use others
+    x, y = entry.make(rng, n_samples, noise)
+    order = rng.permutation(len(x))
+    n_test = int(round(test_fraction * len(x)))
+    if len(x) - n_test < 1:
+        n_test = len(x) - 1
+    test, train = order[:n_test], order[n_test:]
+    return Dataset(name, x[train], y[train], x[test], y[test], entry.n_classes)

@@ -1,0 +1,227 @@
+"""The multilayer perceptron: dense layers (optionally batch/layer-normalised) on flat buffers.
+
+All parameters live in one flat array ``theta`` and all gradients in ``grad`` with the same
+layout, so optimisers, clipping and per-layer norms are a few array calls whatever the depth.
+Per weight layer ``l``: ``W_l`` (fan_in, fan_out) then ``b_l``; then per hidden layer the norm's
+``gamma_l, beta_l``; then one prelu slope per hidden layer. ``W[l]``/``dW[l]``... are views.
+
+Forward per hidden layer: ``a = x @ W + b`` (pre-activation; the back-propagated signal dL/da is
+what ``signals`` holds), ``s = gamma * norm(a) + beta`` (or ``s = a``), ``h = f(s)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .initializers import INITIALIZERS
+
+NORM_EPS = 1e-5
+
+
+@dataclass
+class LayerCache:
+    """What backward needs from the forward pass of one hidden layer, kept for the probes too."""
+    x: object            # input to the layer
+    s: object            # input to the activation (after normalisation)
+    h: object            # activation output
+    d: object            # activation derivative f'(s)
+    u: object = None     # normalised a (before gamma/beta)
+    inv_std: object = None
+
+
+class Network:
+    def __init__(self, backend, config, n_inputs: int, n_outputs: int, rng: np.random.Generator):
+        xp = self.xp = backend.xp
+        self.dtype = np.dtype(config.dtype)
+        self.config = config
+        self.sizes = [n_inputs, *config.widths, n_outputs]
+        self.depth = config.depth
+        self.n_layers = len(self.sizes) - 1
+        self.act = ACTIVATIONS[config.activation]
+        self.norm = config.norm
+        self.act_param = self.act.param_value(config)
+
+        # ---- layout of the flat buffers
+        offset = 0
+        self.w_slices, self.b_slices = [], []
+        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:]):
+            self.w_slices.append((offset, offset + fan_in * fan_out, (fan_in, fan_out)))
+            offset += fan_in * fan_out
+            self.b_slices.append((offset, offset + fan_out, (fan_out,)))
+            offset += fan_out
+        self.gamma_slices, self.beta_slices = [], []
+        if self.norm != "none":
+            for width in config.widths:
+                self.gamma_slices.append((offset, offset + width, (width,)))
+                offset += width
+                self.beta_slices.append((offset, offset + width, (width,)))
+                offset += width
+        self.slope_slice = None
+        if self.act.learnable:
+            self.slope_slice = (offset, offset + self.depth, (self.depth,))
+            offset += self.depth
+        self.n_params = offset
+        # segment starts for per-layer norms: W_0, b_0, W_1, b_1, ... (then the rest as one segment)
+        starts = [s for w, b in zip(self.w_slices, self.b_slices) for s in (w[0], b[0])]
+        self.segment_starts = np.array(starts + ([self.b_slices[-1][1]] if offset > self.b_slices[-1][1] else []))
+
+        self.theta = xp.zeros(self.n_params, dtype=self.dtype)
+        self.grad = xp.zeros(self.n_params, dtype=self.dtype)
+        self._bind_views()
+
+        # ---- initial values, drawn on the host in float64 for backend-independent numbers
+        host = np.zeros(self.n_params)
+        init = INITIALIZERS[config.init]
+        for (start, stop, shape), (bstart, bstop, _) in zip(self.w_slices, self.b_slices):
+            host[start:stop] = init(rng, *shape, sigma=config.init_sigma, gain=config.init_gain).ravel()
+            host[bstart:bstop] = config.bias_init
+        for start, stop, _ in self.gamma_slices:
+            host[start:stop] = 1.0
+        if self.slope_slice:
+            host[self.slope_slice[0]:self.slope_slice[1]] = config.prelu_init
+        self.theta[...] = xp.asarray(host, dtype=self.dtype)
+
+        self.running_mean = [xp.zeros(w, dtype=self.dtype) for w in config.widths]
+        self.running_var = [xp.ones(w, dtype=self.dtype) for w in config.widths]
+        self.caches: list[LayerCache] = []
+        self.signals: list = []        # dL/da per weight layer from the last backward
+        self._ones = {}
+
+    # ------------------------------------------------------------------------------- views
+    def _views(self, flat, slices):
+        return [flat[a:b].reshape(shape) for a, b, shape in slices]
+
+    def _bind_views(self):
+        self.W, self.dW = self._views(self.theta, self.w_slices), self._views(self.grad, self.w_slices)
+        self.b, self.db = self._views(self.theta, self.b_slices), self._views(self.grad, self.b_slices)
+        self.gamma, self.dgamma = self._views(self.theta, self.gamma_slices), self._views(self.grad, self.gamma_slices)
+        self.beta, self.dbeta = self._views(self.theta, self.beta_slices), self._views(self.grad, self.beta_slices)
+        if self.slope_slice:
+            a, b, _ = self.slope_slice
+            self.slopes, self.dslopes = self.theta[a:b], self.grad[a:b]
+
+    def _ones_row(self, n):
+        ones = self._ones.get(n)
+        if ones is None:
+            ones = self._ones[n] = self.xp.ones((1, n), dtype=self.dtype)
+        return ones
+
+    def _param(self, l):
+        return self.slopes[l] if self.slope_slice else self.act_param
+
+    # ------------------------------------------------------------------------------- forward
+    def forward(self, x, training: bool = True, noise_rng=None, update_stats: bool = False,
+                keep: bool = True):
+        """Outputs (logits) for a batch; with ``keep`` the per-layer caches stay for ``backward``.
+
+        ``training`` uses batch statistics for batch norm and adds noisy_relu's noise (drawn from
+        ``noise_rng``); ``update_stats`` also moves batch norm's running statistics.
+        """
+        xp, act = self.xp, self.act
+        caches = []
+        for l in range(self.depth):
+            a = x @ self.W[l]
+            a += self.b[l]
+            u = inv_std = None
+            if self.norm == "none":
+                s = a
+            else:
+                if self.norm == "layer" or training:
+                    axis = 1 if self.norm == "layer" else 0
+                    mean = a.mean(axis=axis, keepdims=True)
+                    centred = a - mean
+                    var = (centred * centred).mean(axis=axis, keepdims=True)
+                    if update_stats and self.norm == "batch":
+                        m = self.config.norm_momentum
+                        n = a.shape[0]
+                        self.running_mean[l] *= 1 - m
+                        self.running_mean[l] += m * mean[0]
+                        self.running_var[l] *= 1 - m
+                        self.running_var[l] += (m * n / max(n - 1, 1)) * var[0]  # unbiased, as PyTorch
+                else:
+                    centred = a - self.running_mean[l]
+                    var = self.running_var[l]
+                inv_std = 1.0 / xp.sqrt(var + NORM_EPS)
+                u = centred * inv_std
+                s = u * self.gamma[l] + self.beta[l]
+            if act.noisy and training and noise_rng is not None and self.act_param > 0:
+                s = s + self.act_param * noise_rng.standard_normal(s.shape, dtype=self.dtype)
+            p = self._param(l)
+            h = act.forward(xp, s, p)
+            if keep:
+                caches.append(LayerCache(x, s, h, act.derivative(xp, s, h, p), u, inv_std))
+            x = h
+        if keep:
+            self.caches, self.last_input = caches, x
+        out = x @ self.W[-1]
+        out += self.b[-1]
+        return out
+
+    # ------------------------------------------------------------------------------- backward
+    def backward(self, dout):
+        """Fill ``grad`` from dL/dout (the loss's gradient, batch mean included)."""
+        xp = self.xp
+        ones = self._ones_row(dout.shape[0])
+        L = self.n_layers - 1
+        xp.matmul(self.last_input.T, dout, out=self.dW[L])
+        xp.matmul(ones, dout, out=self.db[L].reshape(1, -1))  # ones @ g: faster than sum on small arrays
+        signals = [None] * self.n_layers
+        signals[L] = dout
+        g = dout @ self.W[L].T                   # dL/dh of the last hidden layer
+        for l in range(self.depth - 1, -1, -1):
+            c = self.caches[l]
+            if self.slope_slice:
+                self.dslopes[l] = (g * xp.minimum(c.s, 0)).sum()
+            g = g * c.d                          # dL/ds
+            if self.norm != "none":
+                xp.matmul(ones, g * c.u, out=self.dgamma[l].reshape(1, -1))
+                xp.matmul(ones, g, out=self.dbeta[l].reshape(1, -1))
+                gu = g * self.gamma[l]
+                axis = 1 if self.norm == "layer" else 0
+                # d/da of (a - mean) / std over `axis`, for batch statistics
+                g = c.inv_std * (gu - gu.mean(axis=axis, keepdims=True)
+                                 - c.u * (gu * c.u).mean(axis=axis, keepdims=True))
+            signals[l] = g                       # dL/da
+            xp.matmul(c.x.T, g, out=self.dW[l])
+            xp.matmul(ones, g, out=self.db[l].reshape(1, -1))
+            if l > 0:
+                g = g @ self.W[l].T
+        self.signals = signals
+
+    # ------------------------------------------------------------------------------- grid
+    def losses_of_stack(self, thetas, x, y, loss):
+        """Loss (eval mode) for each row of ``thetas`` (g, n_params) at once: the grid points are a
+        leading batch dimension of every weight matrix, so the work is a few batched matmuls."""
+        xp = self.xp
+        g = thetas.shape[0]
+
+        def part(sl):
+            a, b, shape = sl
+            return thetas[:, a:b].reshape((g, *shape))
+
+        h = x
+        for l in range(self.depth):
+            a = h @ part(self.w_slices[l])            # (B, fi) @ (g, fi, fo) -> (g, B, fo)
+            a += part(self.b_slices[l])[:, None, :]
+            if self.norm == "none":
+                s = a
+            else:
+                if self.norm == "layer":
+                    mean = a.mean(axis=2, keepdims=True)
+                    centred = a - mean
+                    var = (centred * centred).mean(axis=2, keepdims=True)
+                else:
+                    centred = a - self.running_mean[l]
+                    var = self.running_var[l]
+                s = centred / xp.sqrt(var + NORM_EPS)
+                s = s * part(self.gamma_slices[l])[:, None, :] + part(self.beta_slices[l])[:, None, :]
+            if self.slope_slice:
+                p = thetas[:, self.slope_slice[0] + l].reshape(g, 1, 1)
+            else:
+                p = self.act_param
+            h = self.act.forward(xp, s, p)
+        out = h @ part(self.w_slices[-1])
+        out += part(self.b_slices[-1])[:, None, :]
+        return loss.value(xp, out, y)

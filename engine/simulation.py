@@ -1,0 +1,368 @@
+"""Simulation: Config -> network + data + optimiser on a backend; ``step(n)`` -> Snapshot."""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .backend import resolve, to_numpy
+from .config import Config, ConfigError
+from .datasets import make_dataset
+from .losses import LOSSES
+from .network import Network
+from .optimizers import OPTIMIZERS
+from .probes import segment_sq_sums, unit_statistics
+from .snapshot import Snapshot
+
+GRID_CHUNK = 256  # grid points per batched evaluation (measured sweet spot, DESIGN.md)
+
+
+class Gradients(tuple):
+    """``loss, weight_grads, bias_grads = sim.gradients(...)``; ``.extra`` holds the rest
+    (``gamma``, ``beta`` per hidden layer with normalisation, ``prelu_slopes``) and ``.flat``
+    every gradient in ``flat_parameters()`` order."""
+
+    def __new__(cls, loss, weights, biases, extra, flat):
+        self = super().__new__(cls, (loss, weights, biases))
+        self.extra, self.flat = extra, flat
+        return self
+
+    loss = property(lambda self: self[0])
+    weights = property(lambda self: self[1])
+    biases = property(lambda self: self[2])
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+class Simulation:
+    """A network training on a dataset. Deterministic for a given config, seed and backend."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.backend = resolve(config.backend)
+        xp = self.xp = self.backend.xp
+        self.dtype = np.dtype(config.dtype)
+        self.loss_fn = LOSSES[config.loss]
+        self.data = data = make_dataset(config.dataset, config.n_samples, config.noise,
+                                        config.test_fraction, config.seed)
+        if data.n_classes == 0 and self.loss_fn.classification:
+            raise ConfigError("loss", config.loss, f"mse (the '{config.dataset}' dataset is a regression set)")
+        if data.n_classes == 0:
+            self.n_outputs = data.n_targets
+        elif data.n_classes == 2 and config.loss != "softmax_ce":
+            self.n_outputs = 1
+        else:
+            self.n_outputs = data.n_classes
+
+        self.input_mean = data.x_train.mean(axis=0) if config.center_inputs else np.zeros(data.n_inputs)
+        self.x_train = self._inputs(data.x_train)
+        self.y_train = self._targets(data.y_train)
+        self.x_test = self._inputs(data.x_test)
+        self.y_test = self._targets(data.y_test)
+        self.n_train = len(data.x_train)
+
+        self.network = net = Network(self.backend, config, data.n_inputs, self.n_outputs,
+                                     np.random.default_rng([config.seed, 0]))
+        self.optimizer = OPTIMIZERS[config.optimizer].make(xp, self._lr_vector(), config)
+
+        self.batch_size = config.batch_size if 0 < config.batch_size < self.n_train else self.n_train
+        self._batch_rng = np.random.default_rng([config.seed, 2])
+        self._perm, self._pos = None, 0
+        self._noise_rng = xp.random.default_rng(_seed(config.seed, 3))
+        self._w_starts = np.array([s[0] for s in net.w_slices])
+
+        self.step_count = 0
+        self.diverged, self.diverged_at = False, -1
+        self._hist_steps: list[int] = []
+        self._hist_loss: list = []
+        self._hist_gn: list = []
+        self._last_loss = None
+        self._steps_per_second = 0.0
+        self._probe_step = -1  # the step whose forward/backward the caches hold
+
+    # --------------------------------------------------------------------------- setup helpers
+    def _inputs(self, x):
+        return self.xp.asarray(x - self.input_mean, dtype=self.dtype)
+
+    def _targets(self, y):
+        """Dense float targets: one-hot labels, 0/1 for one output, values for regression."""
+        y = np.asarray(y)
+        if self.data.n_classes == 0:
+            dense = y.reshape(len(y), -1)
+        elif self.n_outputs == 1:
+            dense = y.reshape(-1, 1)
+        else:
+            dense = np.eye(self.n_outputs)[y.astype(int)]
+        return self.xp.asarray(dense, dtype=self.dtype)
+
+    def _lr_vector(self):
+        cfg, net = self.config, self.network
+        mult = cfg.layer_lr or (1.0,) * net.n_layers
+        host = np.empty(net.n_params)
+        for l, (w, b) in enumerate(zip(net.w_slices, net.b_slices)):
+            host[w[0]:w[1]] = host[b[0]:b[1]] = cfg.lr * mult[l]
+        for l, (g, b) in enumerate(zip(net.gamma_slices, net.beta_slices)):
+            host[g[0]:g[1]] = host[b[0]:b[1]] = cfg.lr * mult[l]
+        if net.slope_slice:
+            a, b, _ = net.slope_slice
+            host[a:b] = cfg.lr * np.asarray(mult[: net.depth])
+        return self.xp.asarray(host, dtype=self.dtype)
+
+    def _next_batch(self):
+        if self.batch_size >= self.n_train:
+            return self.x_train, self.y_train
+        if self._perm is None or self._pos + self.batch_size > self.n_train:
+            # one host->device transfer per epoch, not per step
+            self._perm = self.xp.asarray(self._batch_rng.permutation(self.n_train))
+            self._pos = 0
+        idx = self._perm[self._pos:self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return self.x_train[idx], self.y_train[idx]
+
+    # --------------------------------------------------------------------------- training
+    def _forward_backward(self, x, y, noise_rng, update_stats):
+        out = self.network.forward(x, training=True, noise_rng=noise_rng, update_stats=update_stats)
+        loss = self.loss_fn.value(self.xp, out, y)
+        self.network.backward(self.loss_fn.grad(self.xp, out, y))
+        return loss
+
+    def step(self, n: int = 1) -> Snapshot:
+        """Train ``n`` steps (fewer if the run diverges) and return a Snapshot of the last."""
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        xp, net, cfg = self.xp, self.network, self.config
+        t0 = time.perf_counter()
+        first = len(self._hist_loss)
+        done = 0
+        with np.errstate(all="ignore"):  # a diverging run is a result, not a warning
+            for _ in range(0 if self.diverged else n):
+                x, y = self._next_batch()
+                loss = self._forward_backward(x, y, self._noise_rng, update_stats=True)
+                self._hist_gn.append(segment_sq_sums(xp, net.grad, self._w_starts))
+                grad = net.grad
+                if cfg.weight_decay:
+                    grad += cfg.weight_decay * net.theta
+                if cfg.clip_norm:
+                    norm = xp.sqrt(xp.vdot(grad, grad))
+                    grad *= xp.minimum(1.0, cfg.clip_norm / (norm + 1e-12))  # no host sync
+                self.optimizer.step(net.theta, grad)
+                self._hist_loss.append(loss)
+                self._hist_steps.append(self.step_count)
+                self._last_loss = loss
+                self._probe_step = self.step_count
+                self.step_count += 1
+                done += 1
+        if done:
+            self._check_divergence(first)
+            self.backend.synchronize()
+            elapsed = time.perf_counter() - t0
+            self._steps_per_second = done / elapsed if elapsed > 0 else float("inf")
+        return self.snapshot()
+
+    def _check_divergence(self, first: int) -> None:
+        losses = to_numpy(self.xp.stack(self._hist_loss[first:]))
+        norms = to_numpy(self.xp.stack(self._hist_gn[first:]))
+        bad = ~(np.isfinite(losses) & np.isfinite(norms).all(axis=1))
+        if bad.any():
+            self.diverged = True
+            self.diverged_at = self._hist_steps[first + int(np.argmax(bad))]
+
+    # --------------------------------------------------------------------------- measuring
+    def _ensure_probes(self):
+        """Before the first step, fill the caches from one batch without updating anything."""
+        if self._probe_step < 0 and not self.network.caches:
+            x, y = (self.x_train[: self.batch_size], self.y_train[: self.batch_size])
+            with np.errstate(all="ignore"):
+                self._last_loss = self._forward_backward(x, y, None, update_stats=False)
+
+    def evaluate(self, x=None, y=None) -> tuple[float, float]:
+        """Loss and accuracy in eval mode (training set by default)."""
+        x = self.x_train if x is None else x
+        y = self.y_train if y is None else y
+        if x.shape[0] == 0:
+            return float("nan"), float("nan")
+        xp = self.xp
+        with np.errstate(all="ignore"):
+            out = self.network.forward(x, training=False, keep=False)
+            loss = float(self.loss_fn.value(xp, out, y))
+            if self.data.n_classes == 0:
+                return loss, float("nan")
+            if out.shape[1] == 1:
+                threshold = 0.5 if self.config.loss == "mse" else 0.0
+                correct = (out[:, 0] > threshold) == (y[:, 0] > 0.5)
+            else:
+                correct = out.argmax(axis=1) == y.argmax(axis=1)
+            return loss, float(correct.mean())
+
+    def snapshot(self, boundary_resolution: int = 0) -> Snapshot:
+        """The state now (no training); with ``boundary_resolution`` also the 2D decision surface."""
+        xp, net = self.xp, self.network
+        self._ensure_probes()
+        with np.errstate(all="ignore"):
+            sq = to_numpy(segment_sq_sums(xp, net.grad, net.segment_starts))
+            grad_norms = np.sqrt(sq[0:2 * net.n_layers:2]).astype(np.float64)
+            bias_norms = np.sqrt(sq[1:2 * net.n_layers:2]).astype(np.float64)
+            upd = to_numpy(segment_sq_sums(xp, self.optimizer.update, self._w_starts))
+            wsq = to_numpy(segment_sq_sums(xp, net.theta, self._w_starts))
+            update_ratios = np.where(wsq > 0, np.sqrt(upd / np.where(wsq > 0, wsq, 1)), 0.0)
+            signal_norms = np.array([float(xp.sqrt(xp.vdot(s, s))) for s in net.signals])
+            stats = unit_statistics(net)
+            _, acc = self.evaluate()
+            test_loss, test_acc = self.evaluate(self.x_test, self.y_test)
+        k = len(self._hist_loss)
+        if k:
+            h_loss = to_numpy(xp.stack(self._hist_loss)).astype(np.float64)
+            h_gn = np.sqrt(to_numpy(xp.stack(self._hist_gn)).astype(np.float64))
+        else:
+            h_loss, h_gn = np.zeros(0), np.zeros((0, net.n_layers))
+        h_steps = np.asarray(self._hist_steps, dtype=np.int64)
+        self._hist_steps, self._hist_loss, self._hist_gn = [], [], []
+
+        update_views = [self.optimizer.update[a:b].reshape(shape) for a, b, shape in net.w_slices]
+        slopes = to_numpy(net.slopes).astype(np.float64) if net.slope_slice else np.full(net.depth, np.nan)
+        boundary = extent = None
+        if boundary_resolution and self.data.is_2d:
+            boundary, extent = self.decision_surface(boundary_resolution)
+        return Snapshot(
+            step=self.step_count,
+            loss=float(self._last_loss) if self._last_loss is not None else float("nan"),
+            test_loss=test_loss, accuracy=acc, test_accuracy=test_acc,
+            grad_norms=grad_norms, bias_grad_norms=bias_norms, signal_norms=signal_norms,
+            update_ratios=update_ratios.astype(np.float64),
+            edge_grads=[np.abs(to_numpy(g)) for g in net.dW],
+            edge_updates=[np.abs(to_numpy(u)) for u in update_views],
+            weights=[to_numpy(w).copy() for w in net.W],
+            biases=[to_numpy(b).copy() for b in net.b],
+            prelu_slopes=slopes,
+            history_steps=h_steps, history_loss=h_loss, history_grad_norms=h_gn,
+            steps_per_second=self._steps_per_second,
+            backend=self.backend.name, device=self.backend.device,
+            diverged=self.diverged, diverged_at=self.diverged_at,
+            boundary=boundary, boundary_extent=extent,
+            **stats,
+        )
+
+    def decision_surface(self, resolution: int):
+        """Model output (probability of class 1 / value / argmax class) on a grid over the inputs."""
+        x0, x1, y0, y1 = self.data.extent
+        gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
+        points = np.stack([gx.ravel(), gy.ravel()], axis=1)
+        out = self.predict(points)
+        values = out[:, 0] if out.shape[1] == 1 else (out[:, 1] if out.shape[1] == 2 else out.argmax(1))
+        return values.reshape(resolution, resolution).astype(np.float64), (x0, x1, y0, y1)
+
+    def predict(self, inputs) -> np.ndarray:
+        """Eval-mode predictions for raw (uncentred) inputs: probabilities, or values for regression."""
+        x = self._inputs(np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1))
+        with np.errstate(all="ignore"):
+            out = self.network.forward(x, training=False, keep=False)
+            return to_numpy(self.loss_fn.output(self.xp, out)).astype(np.float64)
+
+    # --------------------------------------------------------------------------- gradients API
+    def gradients(self, inputs, targets) -> Gradients:
+        """Loss and gradients at the current parameters for a batch, without updating anything.
+
+        Training-mode forward (batch statistics; noisy_relu's noise from a fixed per-step stream,
+        so repeated calls agree). ``targets`` are class labels (n,) or dense targets (n, k).
+        Training state (gradient buffer, caches, running statistics, random streams) is untouched.
+        """
+        xp, net = self.xp, self.network
+        x = self._inputs(np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1))
+        t = np.asarray(targets)
+        y = self._targets(t) if (t.ndim == 1 and self.data.n_classes) else xp.asarray(
+            t.reshape(len(t), -1), dtype=self.dtype)
+        saved = (net.grad.copy(), net.caches, net.signals, getattr(net, "last_input", None))
+        try:
+            noise = xp.random.default_rng(_seed(self.config.seed, 4, self.step_count))
+            with np.errstate(all="ignore"):
+                loss = float(self._forward_backward(x, y, noise, update_stats=False))
+            flat = to_numpy(net.grad).astype(np.float64)
+            extra = {
+                "gamma": [to_numpy(g).copy() for g in net.dgamma],
+                "beta": [to_numpy(b).copy() for b in net.dbeta],
+                "prelu_slopes": to_numpy(net.dslopes).copy() if net.slope_slice else np.zeros(0),
+            }
+            result = Gradients(loss, [to_numpy(g).copy() for g in net.dW],
+                               [to_numpy(g).copy() for g in net.db], extra, flat)
+        finally:
+            net.grad[...] = saved[0]
+            net.caches, net.signals, net.last_input = saved[1], saved[2], saved[3]
+        return result
+
+    def parameters(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """NumPy copies of the weights (fan_in, fan_out) and biases, input side first."""
+        return ([to_numpy(w).copy() for w in self.network.W], [to_numpy(b).copy() for b in self.network.b])
+
+    def set_parameters(self, weights, biases) -> None:
+        net = self.network
+        for dst, src in zip(net.W + net.b, list(weights) + list(biases)):
+            if tuple(np.shape(src)) != tuple(dst.shape):
+                raise ValueError(f"parameter shape {np.shape(src)} does not match {dst.shape}")
+            dst[...] = self.xp.asarray(src, dtype=self.dtype)
+
+    def flat_parameters(self) -> np.ndarray:
+        return to_numpy(self.network.theta).astype(np.float64)
+
+    def set_flat_parameters(self, theta) -> None:
+        theta = np.asarray(theta)
+        if theta.shape != (self.network.n_params,):
+            raise ValueError(f"expected {self.network.n_params} parameters, got shape {theta.shape}")
+        self.network.theta[...] = self.xp.asarray(theta, dtype=self.dtype)
+
+    def weight_slices(self) -> list[tuple[int, int, tuple[int, int]]]:
+        return list(self.network.w_slices)
+
+    # --------------------------------------------------------------------------- loss grids
+    def losses_at(self, thetas, split: str = "train", inputs=None, targets=None, chunk: int = GRID_CHUNK,
+                  progress=None) -> np.ndarray:
+        """Loss (eval mode) at each row of ``thetas`` (g, n_params), batched on the backend.
+
+        Grid points are stacked as a leading dimension of the weights, ``chunk`` at a time; on
+        NumPy the chunks are split over two threads (matmul releases the GIL). ``progress(done,
+        total)`` is called after each chunk; returning False cancels (the rest stays NaN).
+        """
+        xp = self.xp
+        if inputs is not None:
+            x = self._inputs(np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1))
+            t = np.asarray(targets)
+            y = self._targets(t) if (t.ndim == 1 and self.data.n_classes) else xp.asarray(
+                t.reshape(len(t), -1), dtype=self.dtype)
+        elif split == "train":
+            x, y = self.x_train, self.y_train
+        elif split == "test":
+            x, y = self.x_test, self.y_test
+        else:
+            raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+        thetas = np.asarray(thetas)
+        if thetas.ndim != 2 or thetas.shape[1] != self.network.n_params:
+            raise ValueError(f"thetas must have shape (g, {self.network.n_params}), got {thetas.shape}")
+        g = thetas.shape[0]
+        result = np.full(g, np.nan)
+        bounds = [(a, min(a + chunk, g)) for a in range(0, g, chunk)]
+
+        def work(bound):
+            a, b = bound
+            block = xp.asarray(thetas[a:b], dtype=self.dtype)
+            with np.errstate(all="ignore"):
+                result[a:b] = to_numpy(self.network.losses_of_stack(block, x, y, self.loss_fn))
+            return b - a
+
+        done = 0
+        if self.backend.name == "numpy" and len(bounds) > 1:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                futures = [pool.submit(work, bd) for bd in bounds]
+                for fut in futures:
+                    done += fut.result()
+                    if progress is not None and progress(done, g) is False:
+                        for other in futures:
+                            other.cancel()
+                        break
+        else:
+            for bd in bounds:
+                done += work(bd)
+                if progress is not None and progress(done, g) is False:
+                    break
+        return result
