@@ -70,7 +70,7 @@ class NeuronProblem:
     target: tuple[float, float] = (2.0, -1.0)
     start: tuple[float, float] = (-1.0, 1.0)
     optimizer: str = "sgd"
-    lr: float = 1.5
+    lr: float = 0.75
     batch_size: int = 1                 # 0 = full batch
     momentum: float = 0.9               # momentum's coefficient, adam's beta1
     beta2: float = 0.999
