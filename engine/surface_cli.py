@@ -196,8 +196,9 @@ def _network(config: Config, directions: str, res: int, steps: int | None, span:
     expl = f"  pc {surf.explained[0]:.0%} {surf.explained[1]:.0%}" if directions == "pca" else ""
     title = [f"{config.activation} depth {config.depth} width {config.widths[0]}",
              f"{directions} {res}x{res}{expl}",
-             f"log loss {np.nanmin(surf.loss):.3g}-{np.nanmax(surf.loss):.3g}"]
-    heat = _heat_panel(surf.loss, ext, surf.path, None, None, title, False, log=True)
+             f"loss {np.nanmin(surf.loss):.3g}-{np.nanmax(surf.loss):.3g}, log colour"]
+    ends = (surf.path[0], surf.path[-1]) if len(surf.path) else (None, None)
+    heat = _heat_panel(surf.loss, ext, surf.path, ends[0], ends[1], title, False, log=True)
     at_centre = float(np.interp(0.0, surf.alphas_1d, surf.loss_1d))
     line = _line_panel(surf.alphas_1d, surf.loss_1d, surf.path[:, 0] if len(surf.path) else None,
                        ["1d slice, log loss",
