@@ -1,0 +1,256 @@
+"""The network graph view: geometry, colours on screen, log scaling, top-k edges, modes, hover."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gui import colors
+from gui.views.network_graph import NetworkGraphView, layer_names
+from tests.gui.fakes import fake_snapshot
+
+
+@pytest.fixture
+def view(qtbot):
+    w = NetworkGraphView()
+    qtbot.addWidget(w)
+    w.resize(1200, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def _pixel(image, point, background=None):
+    """The colour at ``point``; with ``background``, the least background-like pixel within 2 px
+    (a 1-px line may land a pixel off its exact midpoint)."""
+    def at(x, y):
+        c = image.pixelColor(x, y)
+        return np.array([c.red(), c.green(), c.blue()], dtype=float)
+    if background is None:
+        return at(point.x(), point.y())
+    candidates = [at(point.x() + dx, point.y() + dy) for dx in range(-2, 3) for dy in range(-2, 3)]
+    return max(candidates, key=lambda c: np.abs(c - background).sum())
+
+
+def _rgb(hex_colour):
+    return np.array([int(hex_colour[k:k + 2], 16) for k in (1, 3, 5)], dtype=float)
+
+
+def _grab(view, qtbot):
+    qtbot.wait(20)
+    view.graphics.repaint()
+    return view.grab().toImage()
+
+
+# ----- colour helpers -----
+
+def test_log_positions_decades_evenly_spaced():
+    pos = colors.log_positions([1e-6, 1e-5, 1e-4, 1e-3, 1e-2], 1e-6, 1e-2)
+    np.testing.assert_allclose(np.diff(pos), 0.25)
+    assert pos[0] == 0.0 and pos[-1] == 1.0
+
+
+def test_log_positions_handles_zero_nan_inf_without_warnings():
+    # pytest runs with warnings as errors: a log10(0) or NaN comparison warning would fail here
+    pos = colors.log_positions(np.array([0.0, np.nan, -1.0, np.inf, 1e-30, 1e3]), 1e-6, 1.0)
+    np.testing.assert_array_equal(pos, [0.0, 0.0, 0.0, 1.0, 0.0, 1.0])
+
+
+def test_decade_range_whole_decades_and_bounded():
+    lo, hi = colors.decade_range([np.array([3e-5, 2e-3]), np.array([0.0, np.nan])])
+    assert (lo, hi) == (1e-5, 1e-2)
+    lo, hi = colors.decade_range([np.geomspace(1e-20, 1.0, 101)], max_decades=6)
+    assert hi == 1.0 and lo == 1e-6
+    assert colors.decade_range([np.zeros(3)]) == (1e-2, 1.0)
+
+
+def test_decade_ticks_are_real_values():
+    labels = [t[1] for t in colors.decade_ticks(1e-6, 1e-1)]
+    assert labels == ["1e-6", "1e-5", "1e-4", "1e-3", "1e-2", "1e-1"]
+
+
+def test_reversed_colormap_is_reversed():
+    fwd = colors.lut(colors.colormap("cividis"), 8)
+    rev = colors.lut(colors.colormap("cividis_r"), 8)
+    np.testing.assert_array_equal(fwd[::-1], rev)
+
+
+def test_themes_have_distinct_markers():
+    for name in ("dark", "light"):
+        t = colors.theme(name)
+        assert t["dead"] != t["saturated"] and t["background"] != t["foreground"]
+
+
+# ----- the view -----
+
+@pytest.mark.parametrize("sizes", [(2, 3, 1), (2, 16, 16, 16, 1), (4, 32, 32, 32, 32, 3), (784, 64, 10)])
+def test_builds_with_several_sizes(view, sizes):
+    view.set_snapshot(fake_snapshot(sizes))
+    g = view.geometry_info()
+    assert g.sizes == tuple(sizes)
+    assert g.names == layer_names(len(sizes))
+    layer, flat = view.drawn_edges()
+    assert len(layer) == min(g.n_edges, view.edge_limit) or g.n_edges > view.edge_limit
+    assert [t.toPlainText().split("\n")[0] for t in view.column_labels] == g.names
+
+
+def test_set_snapshot_twice_changes_colours_and_reuses_geometry(view, qtbot):
+    sizes = (2, 8, 8, 1)
+    bg = _rgb(colors.theme("dark")["background"])
+    first = fake_snapshot(sizes, seed=1)
+    first.edge_grads[0][0, 0] = 1e-9              # edge input 0 -> h1 unit 0: cold, then hot
+    view.set_snapshot(first)
+    g = view.geometry_info()
+    p = view.edge_midpoint_in_widget(0, 0, 0)
+    before = _pixel(_grab(view, qtbot), p, bg)
+    second = fake_snapshot(sizes, seed=1)
+    second.edge_grads[0][0, 0] = 1.0
+    view.set_snapshot(second)
+    assert view.geometry_info() is g               # same sizes: geometry reused
+    after = _pixel(_grab(view, qtbot), p, bg)
+    assert np.abs(after - before).sum() > 150
+
+
+def test_hot_and_cold_edges_differ_on_screen(view, qtbot):
+    sizes = (2, 4, 1)
+    grads = [np.full((2, 4), 1e-7), np.full((4, 1), 1e-7)]
+    grads[0][0, 3] = 1e-1            # one hot edge: input 0 -> h1 unit 3
+    view.set_snapshot(fake_snapshot(sizes, edge_grads=grads))
+    img = _grab(view, qtbot)
+    bg = _rgb(colors.theme("dark")["background"])
+    hot = _pixel(img, view.edge_midpoint_in_widget(0, 0, 3), bg)
+    cold = _pixel(img, view.edge_midpoint_in_widget(0, 1, 0), bg)
+    table = colors.lut(colors.edge_colormap("dark"), 64)
+    np.testing.assert_allclose(hot, table[-1, :3], atol=2)
+    np.testing.assert_allclose(cold, table[0, :3], atol=2)
+    assert np.abs(hot - cold).sum() > 150
+
+
+def test_light_theme_changes_edge_colours(view, qtbot):
+    sizes = (2, 4, 1)
+    grads = [np.full((2, 4), 1e-7), np.full((4, 1), 1e-7)]
+    grads[0][0, 3] = 1e-1
+    view.set_snapshot(fake_snapshot(sizes, edge_grads=grads))
+    view.set_theme("light")
+    img = _grab(view, qtbot)
+    hot = _pixel(img, view.edge_midpoint_in_widget(0, 0, 3), np.array([255.0, 255.0, 255.0]))
+    table = colors.lut(colors.edge_colormap("light"), 64)
+    np.testing.assert_allclose(hot, table[-1, :3], atol=2)
+
+
+def test_shared_scale_shows_fading_and_per_layer_undoes_it(view):
+    sizes = (2, 8, 8, 8, 1)
+    view.set_snapshot(fake_snapshot(sizes, fade=10.0))
+    pos_shared = _mean_bin_per_layer(view)
+    assert np.all(np.diff(pos_shared) > 0)        # output side hotter than input side
+    view.set_per_layer_normalisation(True)
+    pos_own = _mean_bin_per_layer(view)
+    assert np.ptp(pos_own) < np.ptp(pos_shared) / 3
+    assert view.color_range() == (10.0 ** -view.max_decades, 1.0)
+
+
+def _mean_bin_per_layer(view):
+    layer, _ = view.drawn_edges()
+    starts = view.edges._starts
+    bins = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    return np.array([bins[layer == l].mean() for l in range(layer.max() + 1)])
+
+
+def test_top_k_above_edge_limit_and_note_says_so(qtbot):
+    view = NetworkGraphView(edge_limit=1000)
+    qtbot.addWidget(view)
+    sizes = (2, 40, 40, 1)                         # 80 + 1600 + 40 = 1720 edges
+    snap = fake_snapshot(sizes, fade=1.0, seed=3)
+    view.set_snapshot(snap)
+    layer, flat = view.drawn_edges()
+    assert len(layer) <= 1000
+    assert "showing strongest" in view.note_text() and "of 1,720 edges" in view.note_text()
+    assert f"{len(layer):,}" in view.note_text()
+    assert "showing strongest" in view.note.text             # on screen, not only in a string
+    # within the big layer, every drawn edge is at least as strong as every dropped one
+    g = snap.edge_grads[1].ravel()
+    drawn = flat[layer == 1]
+    dropped = np.setdiff1d(np.arange(g.size), drawn)
+    assert g[drawn].min() >= g[dropped].max()
+    # every layer keeps some edges
+    assert set(np.unique(layer)) == {0, 1, 2}
+
+
+def test_under_limit_draws_all_edges(view):
+    view.set_snapshot(fake_snapshot((2, 8, 1)))
+    assert len(view.drawn_edges()[0]) == 2 * 8 + 8
+    assert view.note_text() == "showing all 24 edges"
+
+
+def test_modes_switch_the_data_source(view):
+    sizes = (2, 4, 1)
+    grads = [np.full((2, 4), 1e-6), np.full((4, 1), 1e-6)]
+    weights = [np.full((2, 4), 0.01), np.full((4, 1), 0.01)]
+    updates = [np.full((2, 4), 1e-9), np.full((4, 1), 1e-9)]
+    grads[0][0, 0] = 1e-1          # hot gradient on edge (0, 0 -> 0)
+    weights[0][1, 1] = -5.0        # hot (negative) weight on edge (0, 1 -> 1)
+    updates[1][2, 0] = 1e-3        # hot update on edge (1, 2 -> 0)
+    view.set_snapshot(fake_snapshot(sizes, edge_grads=grads, weights=weights, edge_updates=updates))
+
+    def hottest():
+        layer, flat = view.drawn_edges()
+        return int(layer[-1]), int(flat[-1])       # drawn last = hottest bin
+
+    assert hottest() == (0, 0 * 4 + 0)
+    view.set_mode("weight")
+    assert hottest() == (0, 1 * 4 + 1)
+    assert view.mode_combo.currentData() == "weight"
+    view.set_mode("update")
+    assert hottest() == (1, 2)
+    view.mode_combo.setCurrentIndex(0)             # the toolbar drives the same path
+    assert view.mode() == "gradient" and hottest() == (0, 0)
+    with pytest.raises(ValueError):
+        view.set_mode("bogus")
+
+
+def test_toolbar_checkboxes(view, qtbot):
+    view.set_snapshot(fake_snapshot((2, 8, 1)))
+    view.per_layer_check.setChecked(True)
+    assert view._per_layer
+    with qtbot.assertNotEmitted(view.sigModeChanged):
+        view.set_width_by_magnitude(True)
+    assert view.width_check.isChecked()
+    assert view.edges._pens[-1].widthF() > view.edges._pens[0].widthF()
+
+
+def test_dead_and_saturated_units_are_marked(view):
+    snap = fake_snapshot((2, 8, 8, 1), dead_units=[(0, 3), (1, 5)], saturated_units=[(0, 1)])
+    view.set_snapshot(snap)
+    assert len(view.dead_marks.data) == 2
+    assert len(view.saturated_marks.data) == 1
+    g = view.geometry_info()
+    np.testing.assert_allclose(view.saturated_marks.data["y"], [g.ys[1][1]])
+
+
+def test_zero_and_nan_gradients_do_not_warn(view):
+    grads = [np.zeros((2, 4)), np.full((4, 1), np.nan)]
+    view.set_snapshot(fake_snapshot((2, 4, 1), edge_grads=grads))
+    view.set_per_layer_normalisation(True)
+    assert len(view.drawn_edges()[0]) == 12
+
+
+def test_hover_reports_edge_and_node(view, qtbot):
+    sizes = (2, 4, 1)
+    view.set_snapshot(fake_snapshot(sizes))
+    g = view.geometry_info()
+    edges = []
+    view.sigEdgeHovered.connect(lambda *a: edges.append(a))
+    # hover the middle of edge input 1 -> h1 unit 2
+    mid = QtCore_point((g.x[0] + g.x[1]) / 2, (g.ys[0][1] + g.ys[1][2]) / 2)
+    view._on_mouse_moved((view.vb.mapViewToScene(mid),))
+    assert edges[-1] == (0, 1, 2)
+    assert "W1[1, 2]" in view.hover_text.toPlainText()
+    units = []
+    view.sigUnitHovered.connect(lambda *a: units.append(a))
+    view._on_mouse_moved((view.vb.mapViewToScene(QtCore_point(g.x[1], g.ys[1][3])),))
+    assert units[-1] == (1, 3)
+    assert "h1 unit 3" in view.hover_text.toPlainText()
+
+
+def QtCore_point(x, y):
+    from pyqtgraph.Qt import QtCore
+    return QtCore.QPointF(float(x), float(y))
