@@ -34,9 +34,9 @@ DTYPES = ("float32", "float64")
 class ConfigError(ValueError):
     """A config value is invalid; the message names the key, the value and what is allowed."""
 
-    def __init__(self, key: str, value: Any, allowed: str):
+    def __init__(self, key: str, value: Any, allowed: str, message: str | None = None):
         self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"invalid value for '{key}': {value!r} (allowed: {allowed})")
+        super().__init__(message or f"invalid value for '{key}': {value!r} (allowed: {allowed})")
 
 
 def _choices(kind: str) -> tuple[str, ...]:
@@ -239,7 +239,8 @@ _DEFAULTS = Config.__dataclass_fields__
 def unknown_key_error(key: str) -> ConfigError:
     close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
-    return ConfigError(key, "(unknown key)", hint + "one of: " + ", ".join(FIELD_NAMES))
+    allowed = hint + "known keys: " + ", ".join(FIELD_NAMES)
+    return ConfigError(key, None, allowed, f"unknown config key '{key}' ({allowed})")
 
 
 def _coerce(key: str, value: Any) -> Any:

@@ -1,0 +1,373 @@
+"""Headless mode: ``python main.py run | sweep | presets | config | surface ...``.
+
+Exit codes: 0 success (a diverged run is a result), 1 an I/O failure (e.g. a full disk), 2 bad usage
+or config (the message names the key, the value and what is allowed), 130 interrupted (what was
+recorded so far is written first). Never a traceback for user error.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import itertools
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .backend import BackendError
+from .config import FIELD_NAMES, Config, ConfigError, atomic_write_bytes, atomic_write_text, parse_value
+
+EXIT_IO, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class UsageError(Exception):
+    """A user error that is not about one config value (exit 2)."""
+
+
+# ------------------------------------------------------------------------------------ config
+def _registry_help() -> str:
+    from .activations import ACTIVATIONS
+    from .config import BACKENDS, DTYPES, NORMS
+    from .datasets import DATASETS
+    from .initializers import INITIALIZERS
+    from .losses import LOSSES
+    from .optimizers import OPTIMIZERS
+
+    defaults = Config()
+    lines = ["config keys for --set key=value (default in brackets):"]
+    line = "  "
+    for name in FIELD_NAMES:
+        value = getattr(defaults, name)
+        item = f"{name} [{value if not isinstance(value, tuple) else ','.join(map(str, value)) or '-'}]  "
+        if len(line) + len(item) > 100:
+            lines.append(line.rstrip())
+            line = "  "
+        line += item
+    lines.append(line.rstrip())
+    for title, names in (("activation", ACTIVATIONS), ("init", INITIALIZERS), ("loss", LOSSES),
+                         ("optimizer", OPTIMIZERS), ("dataset", DATASETS), ("norm", NORMS),
+                         ("backend", BACKENDS), ("dtype", DTYPES)):
+        lines.append(f"{title}: {' | '.join(names)}")
+    return "\n".join(lines)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """--preset/--config/--set/--steps/--seed/--backend, shared by every subcommand that runs."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--preset", metavar="NAME", help="start from a preset (see `presets`)")
+    source.add_argument("--config", metavar="FILE", help="start from a config TOML file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key (repeatable), e.g. --set lr=0.05 --set width=8,16")
+    parser.add_argument("--steps", type=int, metavar="N", help="training steps (default: the config's)")
+    parser.add_argument("--seed", type=int, metavar="S", help="random seed")
+    parser.add_argument("--backend", choices=("auto", "numpy", "cupy"),
+                        help="array backend (default: the config's; env GRADFLOW_BACKEND for auto)")
+
+
+def resolve_config(args) -> tuple[Config, str]:
+    """The Config that the arguments describe, and a label of where it came from."""
+    if getattr(args, "preset", None):
+        from .presets import load_preset
+        config, label = load_preset(args.preset).config, f"preset {args.preset}"
+    elif getattr(args, "config", None):
+        config, label = Config.load(args.config), args.config
+    else:
+        config, label = Config(), "defaults"
+    config = config.with_overrides(args.overrides)
+    changes = {k: getattr(args, k) for k in ("steps", "seed", "backend") if getattr(args, k, None) is not None}
+    if getattr(args, "every", None) is not None:
+        changes["every"] = args.every
+    return (config.replace(**changes) if changes else config), label
+
+
+# ------------------------------------------------------------------------------------ run
+def _metric_columns(snap) -> list[str]:
+    L, H = snap.n_weight_layers, len(snap.dead_fraction)
+    cols = ["step", "loss", "test_loss", "accuracy", "test_accuracy"]
+    for name, n in (("grad_norm", L), ("bias_grad_norm", L), ("signal_norm", L), ("update_ratio", L),
+                    ("dead_fraction", H), ("saturated_fraction", H), ("act_mean", H), ("act_std", H)):
+        cols += [f"{name}_{i}" for i in range(n)]
+    return cols + ["steps_per_second"]
+
+
+def _metric_row(snap) -> list:
+    row = [snap.step, snap.loss, snap.test_loss, snap.accuracy, snap.test_accuracy]
+    for arr in (snap.grad_norms, snap.bias_grad_norms, snap.signal_norms, snap.update_ratios,
+                snap.dead_fraction, snap.saturated_fraction, snap.act_mean, snap.act_std):
+        row += [float(v) for v in arr]
+    return row + [snap.steps_per_second]
+
+
+def _csv_text(columns, rows) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([f"{v:.9g}" if isinstance(v, float) else v for v in row])
+    return buf.getvalue()
+
+
+def _finite_or_none(x: float):
+    return float(x) if math.isfinite(float(x)) else None
+
+
+def _summary(sim, snap, label, wall, steps_done) -> dict:
+    return {
+        "source": label,
+        "steps": snap.step,
+        "final_loss": _finite_or_none(snap.loss),
+        "final_accuracy": _finite_or_none(snap.accuracy),
+        "test_loss": _finite_or_none(snap.test_loss),
+        "test_accuracy": _finite_or_none(snap.test_accuracy),
+        "grad_norm_ratio_first_last": _finite_or_none(snap.grad_ratio),
+        "grad_norms": [_finite_or_none(v) for v in snap.grad_norms],
+        "signal_norms": [_finite_or_none(v) for v in snap.signal_norms],
+        "dead_fraction": _finite_or_none(snap.dead_fraction.mean()) if len(snap.dead_fraction) else 0.0,
+        "dead_fraction_per_layer": [_finite_or_none(v) for v in snap.dead_fraction],
+        "saturated_fraction": _finite_or_none(snap.saturated_fraction.mean()),
+        "diverged": bool(snap.diverged),
+        "diverged_at": int(snap.diverged_at) if snap.diverged else None,
+        "steps_per_second": steps_done / wall if wall > 0 else None,
+        "backend": sim.backend.name,
+        "device": sim.backend.device,
+        "backend_reason": sim.backend.reason,
+    }
+
+
+def _weights_npz(sim) -> bytes:
+    weights, biases = sim.parameters()
+    arrays = {f"W_{i}": w for i, w in enumerate(weights)}
+    arrays.update({f"b_{i}": b for i, b in enumerate(biases)})
+    arrays["theta"] = sim.flat_parameters()
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, unit="step", dynamic_ncols=True, leave=False, file=sys.stderr)
+
+
+def train_and_record(config: Config, progress: bool = False):
+    """Train ``config.steps`` steps, recording a snapshot every ``config.every`` steps.
+
+    Returns (sim, rows, last snapshot, wall seconds, interrupted). Ctrl-C stops early and keeps
+    what was recorded.
+    """
+    from .simulation import Simulation
+
+    sim = Simulation(config)
+    snap = sim.snapshot()
+    columns = _metric_columns(snap)
+    rows = [_metric_row(snap)]
+    bar = _progress(config.steps, progress)
+    t0 = time.perf_counter()
+    interrupted = False
+    try:
+        while sim.step_count < config.steps and not sim.diverged:
+            n = min(config.every, config.steps - sim.step_count)
+            before = sim.step_count
+            snap = sim.step(n)
+            rows.append(_metric_row(snap))
+            if bar is not None:
+                bar.update(sim.step_count - before)
+                bar.set_postfix(loss=f"{snap.loss:.4g}", refresh=False)
+    except KeyboardInterrupt:
+        interrupted = True
+        snap = sim.snapshot()
+    finally:
+        if bar is not None:
+            bar.close()
+    return sim, columns, rows, snap, time.perf_counter() - t0, interrupted
+
+
+def cmd_run(args) -> int:
+    config, label = resolve_config(args)
+    out = Path(args.out)
+    _make_out_dir(out)
+    progress = sys.stderr.isatty() and not args.quiet
+    sim, columns, rows, snap, wall, interrupted = train_and_record(config, progress)
+    summary = _summary(sim, snap, label, wall, snap.step)
+    summary["interrupted"] = interrupted
+    config.save(out / "config.toml")
+    atomic_write_text(out / "metrics.csv", _csv_text(columns, rows))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_bytes(out / "weights.npz", _weights_npz(sim))
+    if not args.quiet:
+        state = f"DIVERGED at step {snap.diverged_at}" if snap.diverged else f"loss {snap.loss:.4g}"
+        acc = "" if math.isnan(snap.accuracy) else f", accuracy {snap.accuracy:.3f}"
+        print(f"{label}: {snap.step} steps, {state}{acc}, first/last gradient ratio "
+              f"{snap.grad_ratio:.3g}, {summary['steps_per_second'] or 0:.0f} steps/s on {sim.backend.name} "
+              f"-> {out}/")
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _make_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+# ------------------------------------------------------------------------------------ sweep
+def _parse_grid(items: list[str]) -> list[tuple[str, list]]:
+    grid = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not raw:
+            raise UsageError(f"--grid {item!r}: expected key=v1,v2,... (list values use ':' e.g. width=8:16,32:32)")
+        if key not in FIELD_NAMES:
+            from .config import unknown_key_error
+            raise unknown_key_error(key)
+        values = [parse_value(key, v.replace(":", ",")) for v in raw.split(",")]
+        grid.append((key, values))
+    return grid
+
+
+def cmd_sweep(args) -> int:
+    base, label = resolve_config(args)
+    grid = _parse_grid(args.grid)
+    if not grid:
+        raise UsageError("sweep needs at least one --grid key=v1,v2,...")
+    keys = [k for k, _ in grid]
+    combos = list(itertools.product(*(values for _, values in grid)))
+    configs = [base.replace(**dict(zip(keys, combo))) for combo in combos]  # validate all first
+    out = Path(args.out)
+    _make_out_dir(out)
+    columns = keys + ["final_loss", "final_accuracy", "test_accuracy", "grad_norm_ratio_first_last",
+                      "dead_fraction", "saturated_fraction", "diverged", "diverged_at", "steps_per_second"]
+    rows = []
+    for i, (combo, config) in enumerate(zip(combos, configs), 1):
+        if not args.quiet:
+            print(f"[{i}/{len(configs)}] " + " ".join(f"{k}={_fmt(v)}" for k, v in zip(keys, combo)),
+                  file=sys.stderr, flush=True)
+        sim, _, _, snap, wall, interrupted = train_and_record(config, progress=False)
+        s = _summary(sim, snap, label, wall, snap.step)
+        rows.append([_fmt(v) for v in combo] + [s[c] for c in columns[len(keys):]])
+        atomic_write_text(out / "sweep.csv", _csv_text(columns, [[_cell(v) for v in r] for r in rows]))
+        if interrupted:
+            return EXIT_INTERRUPTED
+    print(_table(columns, rows))
+    return 0
+
+
+def _fmt(v) -> str:
+    return ":".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+
+def _cell(v):
+    return "" if v is None else v
+
+
+def _table(columns, rows) -> str:
+    def text(v):
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+    cells = [[text(v) for v in row] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------ presets, config
+def cmd_presets(args) -> int:
+    from .presets import list_presets
+    presets = list_presets()
+    width = max(len(p.name) for p in presets)
+    for p in presets:
+        line = f"{p.name.ljust(width)}  {p.title}"
+        if args.verbose:
+            line += f"\n{' ' * (width + 2)}{p.caption}\n{' ' * (width + 2)}claim: {p.claim}\n"
+        print(line)
+    return 0
+
+
+def cmd_config(args) -> int:
+    config, _ = resolve_config(args)
+    sys.stdout.write(config.to_toml())
+    return 0
+
+
+# ------------------------------------------------------------------------------------ main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gradflow",
+        description="Gradient Flow Lab, headless: train networks and record how gradients flow. "
+                    "Run without a command to open the desktop app.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    run = sub.add_parser("run", help="train one network and write config, metrics, summary, weights",
+                         description="Train one network; write DIR/config.toml (re-runnable), DIR/metrics.csv, "
+                                     "DIR/summary.json and DIR/weights.npz.",
+                         epilog=_registry_help(), formatter_class=fmt)
+    add_config_arguments(run)
+    run.add_argument("--every", type=int, metavar="K", help="record every K steps (default: the config's)")
+    run.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or final line")
+    run.set_defaults(func=cmd_run)
+
+    sweep = sub.add_parser("sweep", help="run the cartesian product of --grid values, one CSV row per run",
+                           description="Run every combination of the --grid values; write DIR/sweep.csv and "
+                                       "print a table.", epilog=_registry_help(), formatter_class=fmt)
+    add_config_arguments(sweep)
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                       help="a key and its values (repeatable); list values use ':' (width=8:16,32:32)")
+    sweep.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    sweep.add_argument("-q", "--quiet", action="store_true", help="no per-run progress lines")
+    sweep.set_defaults(func=cmd_sweep)
+
+    presets = sub.add_parser("presets", help="list the presets, one line each")
+    presets.add_argument("-v", "--verbose", action="store_true", help="also print captions and claims")
+    presets.set_defaults(func=cmd_presets)
+
+    config = sub.add_parser("config", help="print the fully resolved config as TOML",
+                            epilog=_registry_help(), formatter_class=fmt)
+    add_config_arguments(config)
+    config.set_defaults(func=cmd_config)
+
+    try:
+        from .surface_cli import register
+    except ImportError:  # pragma: no cover - the surface module is optional in a partial checkout
+        register = None
+    if register is not None:
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, UsageError, BackendError) as exc:
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"{parser.prog} {args.command}: error: could not read or write{where}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return EXIT_IO
+    except KeyboardInterrupt:
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
