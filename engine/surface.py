@@ -401,7 +401,7 @@ def record_trajectory(sim, steps: int, points: int = 50,
 
 def network_surface(sim, directions: str = "random", resolution: int = 41,
                     trajectory: np.ndarray | None = None, span: float = 1.0,
-                    resolution_1d: int | None = None, seed: int = 0, chunk: int = 256,
+                    resolution_1d: int | None = None, seed: int = 0, chunk: int | None = None,
                     split: str = "train", progress: ProgressFn | None = None,
                     cancel: threading.Event | None = None,
                     loss_fn: Callable[[np.ndarray], np.ndarray] | None = None) -> NetworkSurface:
@@ -411,6 +411,8 @@ def network_surface(sim, directions: str = "random", resolution: int = 41,
     (top two principal directions of ``trajectory``, centred on its last point; the grid covers the
     projected trajectory with a margin, ``span`` scaling it). The 1D slice runs along direction 1.
     Losses come from ``sim.losses_at`` (batched on the backend) unless ``loss_fn`` is given.
+    ``chunk`` grid points go to it per call (default: ~64 MB of parameters, at least 4 of its
+    256-point chunks so its threads have work); progress and cancellation act between calls.
     """
     import time
 
@@ -449,6 +451,8 @@ def network_surface(sim, directions: str = "random", resolution: int = 41,
     aa, bb = np.meshgrid(alphas, betas)  # rows along betas
     coeffs = np.stack([aa.ravel(), bb.ravel()], axis=1)
     dtype = np.asarray(sim.flat_parameters()).dtype
+    if chunk is None:
+        chunk = int(np.clip(2**26 // (center.size * 8), 64, 4096))
     losses = np.empty(len(coeffs))
     done = 0
     # build thetas chunk by chunk: a 101x101 grid of a big net would not fit in memory at once
