@@ -146,7 +146,7 @@ _ENTRIES = [
         _selu, lambda xp, z, h, p: xp.where(z > 0, xp.full_like(z, _SELU_LAMBDA), h + _SELU_LAMBDA * _SELU_ALPHA)),
     Activation(
         "gelu", "GELU", "z * Phi(z) (tanh approximation): smooth ReLU used in transformers",
-        Facts(False, True, (-0.17, INF), 1.13,
+        Facts(False, True, (-0.1701, INF), 1.13,
               "GELU is a smooth ReLU: slightly negative for small negative inputs, derivative up to 1.13."),
         _gelu, _gelu_derivative),
     Activation(
