@@ -1,0 +1,412 @@
+"""The main window: network graph in the centre, controls on the left, view tabs on the right.
+
+Construction is light (pure Qt, placeholders) so the window shows fast; ``finish_setup()`` then
+imports the engine registries and pyqtgraph, builds the real views and starts the worker. A display
+timer takes the worker's latest frame at ~30 Hz and hands its snapshot to the visible views.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6.QtCore import Qt
+
+DISPLAY_HZ = 30
+ERROR_MS = 12_000
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """Owns the worker (SimulationRunner) and every view; talks to the engine only through Config."""
+
+    sigFrameShown = QtCore.Signal(object)   # the snapshot just drawn (tests, benchmarks)
+
+    def __init__(self, settings: QtCore.QSettings | None = None, factory=None, theme_name: str | None = None,
+                 parent=None):
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Gradient Flow Lab")
+        self.setDockOptions(QtWidgets.QMainWindow.AnimatedDocks | QtWidgets.QMainWindow.AllowTabbedDocks
+                            | QtWidgets.QMainWindow.AllowNestedDocks)
+        self.setTabPosition(Qt.AllDockWidgetAreas, QtWidgets.QTabWidget.North)
+        self.settings = settings
+        self._factory = factory
+        self._theme = theme_name or (settings.value("ui/theme", "dark", type=str) if settings else "dark")
+        self.runner = None
+        self.controls = None
+        self.graph = None
+        self.config = None
+        self._generation = -1
+        self._data = None
+        self._diverged_at = None
+        self._view_docks: dict[str, QtWidgets.QDockWidget] = {}
+        self._extra_views: list[QtWidgets.QWidget] = []
+        self._build_central()
+        self._build_docks()
+        self._build_status_bar()
+        self._build_menus()
+        self.resize(1600, 960)
+        if settings is not None and settings.contains("ui/geometry"):
+            self.restoreGeometry(settings.value("ui/geometry"))
+        self._timer = QtCore.QTimer(self)
+        self._timer.setInterval(int(1000 / DISPLAY_HZ))
+        self._timer.timeout.connect(self._on_display_tick)
+
+    # ------------------------------------------------------------------ light skeleton
+    def _build_central(self):
+        central = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.banner = QtWidgets.QLabel()
+        self.banner.setObjectName("divergedBanner")
+        self.banner.setAlignment(Qt.AlignCenter)
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("QLabel#divergedBanner { background: #D55E00; color: white; font-size: 22pt;"
+                                  " font-weight: bold; padding: 12px; }")
+        self.banner.hide()
+        layout.addWidget(self.banner)
+        self.graph_placeholder = self._placeholder("Network graph loading…")
+        layout.addWidget(self.graph_placeholder, 1)
+        self._central_layout = layout
+        self.setCentralWidget(central)
+
+    @staticmethod
+    def _placeholder(text: str) -> QtWidgets.QLabel:
+        label = QtWidgets.QLabel(text)
+        label.setAlignment(Qt.AlignCenter)
+        font = label.font()
+        font.setPointSize(18)
+        label.setFont(font)
+        return label
+
+    def _build_docks(self):
+        self.controls_dock = QtWidgets.QDockWidget("Controls", self)
+        self.controls_dock.setObjectName("dock_controls")
+        self.controls_dock.setWidget(self._placeholder("Loading…"))
+        self.addDockWidget(Qt.LeftDockWidgetArea, self.controls_dock)
+        for title in ("Gradients", "Training", "Activation"):
+            self.add_view_tab(title, self._placeholder(f"{title} loading…"))
+        self._view_docks["Gradients"].raise_()
+
+    def add_view_tab(self, title: str, widget: QtWidgets.QWidget) -> QtWidgets.QDockWidget:
+        """Put ``widget`` in a tab of the view area (right side; docks can be dragged out).
+
+        If the widget has ``set_theme(name)``, ``set_config(config)`` or ``set_snapshot(snapshot)``,
+        the window calls them on theme changes, new configs and displayed frames (while visible).
+        """
+        dock = self._view_docks.get(title)
+        if dock is None:
+            dock = QtWidgets.QDockWidget(title, self)
+            dock.setObjectName("dock_" + "".join(c if c.isalnum() else "_" for c in title.lower()))
+            dock.setFeatures(QtWidgets.QDockWidget.DockWidgetMovable | QtWidgets.QDockWidget.DockWidgetFloatable
+                             | QtWidgets.QDockWidget.DockWidgetClosable)
+            first = next(iter(self._view_docks.values()), None)
+            self.addDockWidget(Qt.RightDockWidgetArea, dock)
+            if first is not None:
+                self.tabifyDockWidget(first, dock)
+            self._view_docks[title] = dock
+            if hasattr(self, "view_menu"):
+                self.view_menu.addAction(dock.toggleViewAction())
+                self._add_export_action(title, dock)
+        old = dock.widget()
+        dock.setWidget(widget)
+        if old is not None and old is not widget:
+            old.deleteLater()
+        if title not in ("Gradients", "Training", "Activation"):
+            self._extra_views.append(widget)
+            if hasattr(widget, "set_theme"):
+                widget.set_theme(self._theme)
+            if self.config is not None and hasattr(widget, "set_config"):
+                widget.set_config(self.config)
+        return dock
+
+    def _build_status_bar(self):
+        bar = self.statusBar()
+        self.status_labels = {}
+        for key, width in (("step", 150), ("loss", 200), ("speed", 170), ("backend", 380)):
+            label = QtWidgets.QLabel("–")
+            label.setMinimumWidth(width)
+            bar.addPermanentWidget(label)
+            self.status_labels[key] = label
+
+    def _build_menus(self):
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction("&Open config…", self.open_config_dialog, QtGui.QKeySequence.Open)
+        file_menu.addAction("&Save config as…", self.save_config_dialog, QtGui.QKeySequence.Save)
+        self.export_menu = file_menu.addMenu("&Export PNG")
+        self._add_export_action("Whole window", self)
+        self._add_export_action("Network graph", None)
+        for title, dock in self._view_docks.items():
+            self._add_export_action(title, dock)
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", self.close, QtGui.QKeySequence.Quit)
+        self.view_menu = self.menuBar().addMenu("&View")
+        group = QtGui.QActionGroup(self)
+        self.theme_actions = {}
+        for name in ("dark", "light"):
+            action = self.view_menu.addAction(f"{name.title()} theme")
+            action.setCheckable(True)
+            action.setChecked(name == self._theme)
+            action.triggered.connect(lambda _c=False, n=name: self.set_theme(n))
+            group.addAction(action)
+            self.theme_actions[name] = action
+        self.view_menu.addSeparator()
+        self.view_menu.addAction(self.controls_dock.toggleViewAction())
+        for dock in self._view_docks.values():
+            self.view_menu.addAction(dock.toggleViewAction())
+
+    def _add_export_action(self, title: str, target):
+        def export():
+            widget = self._export_target(target)
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(
+                self, f"Export {title} as PNG", f"{title.lower().replace(' ', '-')}.png", "PNG image (*.png)")
+            if path:
+                self.export_png(widget, path)
+        self.export_menu.addAction(title + "…", export)
+
+    def _export_target(self, target):
+        if target is None:
+            return self.graph or self.graph_placeholder
+        return target.widget() if isinstance(target, QtWidgets.QDockWidget) else target
+
+    def export_png(self, widget: QtWidgets.QWidget, path: str) -> bool:
+        ok = widget.grab().save(str(path), "PNG")
+        self.statusBar().showMessage(f"Saved {path}" if ok else f"Could not write {path}", ERROR_MS)
+        return ok
+
+    def view_widget(self, title: str) -> QtWidgets.QWidget:
+        return self._view_docks[title].widget()
+
+    # ------------------------------------------------------------------ heavy part, after first show
+    def finish_setup(self, config=None, preset: str | None = None):
+        """Import the engine and pyqtgraph, build controls and views, start the worker."""
+        import pyqtgraph as pg
+        pg.setConfigOptions(antialias=True)
+        from engine.config import Config
+        from gui import settings as gs
+        from gui.controls import ControlPanel, TransportBar
+        from gui.views.activation_panel import ActivationPanel
+        from gui.views.charts import GradientChartsView, TrainingView
+        from gui.worker import SimulationRunner
+
+        if config is None and self.settings is not None:
+            config = gs.load_config(self.settings)
+        config = config or Config()
+        self.controls = ControlPanel(config)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setWidget(self.controls)
+        scroll.setMinimumWidth(self.controls.sizeHint().width() + 24)
+        self.controls_dock.setWidget(scroll)
+        self.transport = TransportBar(self)
+        self.addToolBar(Qt.TopToolBarArea, self.transport)
+        self.gradients = GradientChartsView()
+        self.training = TrainingView()
+        self.activation = ActivationPanel()
+        self.add_view_tab("Gradients", self.gradients)
+        self.add_view_tab("Training", self.training)
+        self.add_view_tab("Activation", self.activation)
+        self._install_graph()
+
+        self.runner = SimulationRunner(self._factory, parent=self)
+        self.controls.sigConfigChanged.connect(self._on_config_chosen)
+        self.transport.sigPlay.connect(self.runner.play)
+        self.transport.sigPause.connect(self.runner.pause)
+        self.transport.sigStep.connect(self.runner.step)
+        self.transport.sigReset.connect(self._on_reset)
+        self.transport.sigSpeed.connect(self.runner.set_steps_per_frame)
+        self.runner.sigRunningChanged.connect(self.transport.set_running)
+        self.runner.sigError.connect(self._on_worker_error)
+        self.runner.sigConfigRejected.connect(self._on_config_rejected)
+        self.runner.sigBuilt.connect(self._on_built)
+        if self.settings is not None:
+            self.transport.set_steps_per_frame(self.settings.value("run/steps_per_frame", 0, type=int))
+            if self.settings.contains("ui/state"):
+                self.restoreState(self.settings.value("ui/state"))
+        self.runner.set_steps_per_frame(self.transport.steps_per_frame)
+        self.set_theme(self._theme)
+        if preset and not self.controls.choose_preset(preset):
+            self.show_error(f"unknown preset '{preset}'")
+        if self.config is None:
+            self._on_config_chosen(self.controls.config)
+        self._timer.start()
+
+    def _install_graph(self):
+        try:
+            from gui.views.network_graph import NetworkGraphView
+        except ImportError as exc:
+            self.graph_placeholder.setText(f"Network graph not available yet ({exc})")
+            return
+        self.graph = NetworkGraphView()
+        self._central_layout.replaceWidget(self.graph_placeholder, self.graph)
+        self.graph_placeholder.deleteLater()
+        self.graph_placeholder = None
+
+    # ------------------------------------------------------------------ config and worker events
+    def _on_config_chosen(self, config):
+        self.config = config
+        self._hide_banner()
+        self.activation.set_config(config)
+        for view in self._extra_views:
+            if hasattr(view, "set_config"):
+                view.set_config(config)
+        self.runner.set_config(config)
+
+    def _on_reset(self):
+        self._hide_banner()
+        self.runner.reset()
+
+    def _on_built(self, config):
+        self.config = config
+
+    def _on_config_rejected(self, config):
+        self.config = config
+        self.controls.set_config(config)
+        self.activation.set_config(config)
+
+    def _on_worker_error(self, message: str):
+        self.show_error(message)
+
+    def show_error(self, message: str):
+        self.statusBar().showMessage(message, ERROR_MS)
+        if self.controls is not None:
+            self.controls.show_error(message)
+
+    def open_config_dialog(self):
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open config", "", "TOML config (*.toml)")
+        if path:
+            self.open_config(path)
+
+    def open_config(self, path) -> bool:
+        from engine.config import Config, ConfigError
+        try:
+            config = Config.load(path)
+        except ConfigError as exc:
+            self.show_error(str(exc))
+            return False
+        self.controls.set_config(config)
+        self.controls.show_error("")
+        self._on_config_chosen(config)
+        return True
+
+    def save_config_dialog(self):
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save config", "config.toml", "TOML config (*.toml)")
+        if path:
+            self.save_config(path)
+
+    def save_config(self, path) -> bool:
+        try:
+            self.controls.config.save(path)
+        except OSError as exc:
+            self.show_error(f"could not save {path}: {exc}")
+            return False
+        self.statusBar().showMessage(f"Saved {path}", ERROR_MS)
+        return True
+
+    # ------------------------------------------------------------------ display
+    def _on_display_tick(self):
+        frame = self.runner.take_latest() if self.runner is not None else None
+        if frame is None:
+            return
+        snapshot = frame.snapshot
+        if frame.generation != self._generation:
+            self._generation = frame.generation
+            self._data = frame.data
+            self._hide_banner()
+            self.gradients.clear()
+            self.training.clear()
+            self.training.set_data(frame.data)
+        self.gradients.set_snapshot(snapshot)
+        self.training.set_snapshot(snapshot)
+        if self.graph is not None:
+            self.graph.set_snapshot(snapshot)
+        for view in self._extra_views:
+            if hasattr(view, "set_snapshot") and view.isVisible():
+                view.set_snapshot(snapshot)
+        self._update_status(frame)
+        if snapshot.diverged and self._diverged_at is None:
+            self._show_banner(snapshot.diverged_at if snapshot.diverged_at >= 0 else snapshot.step)
+        self.sigFrameShown.emit(snapshot)
+
+    def _update_status(self, frame):
+        s = frame.snapshot
+        labels = self.status_labels
+        labels["step"].setText(f"step {s.step:,}")
+        loss = f"{s.loss:.4g}" if math.isfinite(s.loss) else "NaN/Inf"
+        labels["loss"].setText(f"loss {loss}")
+        labels["speed"].setText(f"{s.steps_per_second:,.0f} steps/s")
+        labels["backend"].setText(f"{s.backend} · {s.device}")
+        if frame.data is not None and frame.data.backend_reason:
+            labels["backend"].setToolTip(frame.data.backend_reason)
+
+    def _show_banner(self, step: int):
+        self._diverged_at = step
+        self.banner.setText(f"Diverged at step {step:,}: loss became NaN/Inf — training paused. "
+                            "Lower the learning rate or change the init, then Reset.")
+        self.banner.show()
+        self.transport.set_running(False)
+        self.runner.pause()
+
+    def _hide_banner(self):
+        self._diverged_at = None
+        self.banner.hide()
+
+    @property
+    def diverged_banner_visible(self) -> bool:
+        return self.banner.isVisible()
+
+    # ------------------------------------------------------------------ theme
+    def set_theme(self, name: str):
+        self._theme = name
+        app = QtWidgets.QApplication.instance()
+        if app is not None:
+            app.setPalette(make_palette(name))
+        if name in getattr(self, "theme_actions", {}):
+            self.theme_actions[name].setChecked(True)
+        for view in (getattr(self, "gradients", None), getattr(self, "training", None),
+                     getattr(self, "activation", None), self.graph, *self._extra_views):
+            if view is not None and hasattr(view, "set_theme"):
+                view.set_theme(name)
+        if self.settings is not None:
+            self.settings.setValue("ui/theme", name)
+
+    @property
+    def theme_name(self) -> str:
+        return self._theme
+
+    # ------------------------------------------------------------------ shutdown
+    def closeEvent(self, event):
+        self._timer.stop()
+        if self.settings is not None:
+            self.settings.setValue("ui/geometry", self.saveGeometry())
+            self.settings.setValue("ui/state", self.saveState())
+            if self.controls is not None:
+                from gui.settings import save_config
+                save_config(self.settings, self.config or self.controls.config)
+                self.settings.setValue("run/steps_per_frame", self.transport.steps_per_frame)
+            self.settings.sync()
+        if self.runner is not None:
+            self.runner.shutdown()
+        super().closeEvent(event)
+
+
+def make_palette(name: str) -> QtGui.QPalette:
+    """A Qt palette from the theme colours in gui.colors (dark or light)."""
+    from gui.colors import theme
+    t = theme(name)
+    palette = QtGui.QPalette()
+    base, text, panel = QtGui.QColor(t["background"]), QtGui.QColor(t["foreground"]), QtGui.QColor(t["panel"])
+    accent = QtGui.QColor(t["accent"])
+    P = QtGui.QPalette
+    for role, color in ((P.Window, panel), (P.WindowText, text), (P.Base, base), (P.AlternateBase, panel),
+                        (P.Text, text), (P.Button, panel), (P.ButtonText, text), (P.ToolTipBase, base),
+                        (P.ToolTipText, text), (P.Highlight, accent),
+                        (P.HighlightedText, QtGui.QColor("#000000" if name == "dark" else "#FFFFFF")),
+                        (P.PlaceholderText, QtGui.QColor(t["muted"])), (P.Link, accent)):
+        palette.setColor(role, color)
+    palette.setColor(P.Disabled, P.WindowText, QtGui.QColor(t["muted"]))
+    palette.setColor(P.Disabled, P.Text, QtGui.QColor(t["muted"]))
+    palette.setColor(P.Disabled, P.ButtonText, QtGui.QColor(t["muted"]))
+    return palette

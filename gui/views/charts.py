@@ -1,0 +1,625 @@
+"""Gradient and training charts: norm history, gradient-flow bars, histograms, loss, decision boundary.
+
+Every chart takes ``set_snapshot(snapshot)`` (and ``clear()`` on a new run). History charts append
+every step from ``snapshot.history_*`` even while hidden; all charts redraw only while visible.
+Log axes are drawn the pyqtgraph way without warnings: data go in as log10 values (non-positive
+values become NaN and break the line) and the axis labels the ticks as powers of ten.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from gui.colors import OKABE_ITO, colormap, sci, theme
+
+FONT_PT = 14          # projector-legible labels and ticks
+LINE_W = 3
+MAX_POINTS = 200_000  # history points kept per line; beyond that every other point is dropped
+HIST_SAMPLE = 20_000  # values per layer a histogram looks at
+CLASS_SYMBOLS = ("o", "s", "t", "d", "+", "x", "star", "h", "p", "t1")
+CLASS_COLORS = (OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["green"], OKABE_ITO["vermillion"],
+                OKABE_ITO["sky_blue"], OKABE_ITO["purple"], OKABE_ITO["yellow"], "#999999", "#7F3C8D", "#11A579")
+
+
+def log10_or_nan(values) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    out = np.full(v.shape, np.nan)
+    np.log10(v, out=out, where=np.isfinite(v) & (v > 0))
+    return out
+
+
+def bucket_means(steps: np.ndarray, values: np.ndarray, points: int = 200):
+    """Means of ``values`` (n, m; NaN ignored) over consecutive buckets, about ``points`` of them.
+
+    The smooth, thick line drawn over the raw per-batch values (which are noisy).
+    """
+    n = len(steps)
+    b = max(1, n // points)
+    m = (n // b) * b
+    if b == 1 or m == 0:
+        return steps, values
+    v = values[:m].reshape(m // b, b, -1)
+    ok = np.isfinite(v)
+    total = np.where(ok, v, 0.0).sum(axis=1)
+    count = ok.sum(axis=1)
+    means = np.full(total.shape, np.nan)
+    np.divide(total, count, out=means, where=count > 0)
+    return steps[:m].reshape(m // b, b).mean(axis=1), means
+
+
+def faint(color, alpha: int = 70) -> QtGui.QColor:
+    c = QtGui.QColor(color)
+    c.setAlpha(alpha)
+    return c
+
+
+def depth_colors(n: int, theme_name: str) -> list[QtGui.QColor]:
+    """One colour per layer, input side first, from viridis (colour-blind-safe, ordered by lightness).
+
+    The map's end that would vanish into the background is left out.
+    """
+    lo, hi = (0.15, 1.0) if theme_name == "dark" else (0.0, 0.85)
+    cmap = colormap("viridis")
+    positions = np.linspace(lo, hi, n) if n > 1 else np.array([0.5 * (lo + hi)])
+    return [cmap.map(float(p), mode="qcolor") for p in positions]
+
+
+def layer_name(i: int, n: int) -> str:
+    side = " (input)" if i == 0 else (" (output)" if i == n - 1 else "")
+    return f"W{i + 1}{side}"
+
+
+def _font(pt: int = FONT_PT, bold: bool = False) -> QtGui.QFont:
+    f = QtGui.QFont()
+    f.setPointSize(pt)
+    f.setBold(bold)
+    return f
+
+
+class ChartBase(QtWidgets.QWidget):
+    """A widget holding one or more pyqtgraph plots that share styling and theme handling."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._theme = "dark"
+        self._plots: list[pg.PlotWidget] = []
+        self._legends: list[pg.LegendItem] = []
+        self._dirty = False
+
+    def make_plot(self, title: str, xlabel: str, ylabel: str, log_y: bool = False) -> pg.PlotWidget:
+        pw = pg.PlotWidget()
+        pw.setMinimumSize(240, 200)
+        item = pw.getPlotItem()
+        item.setTitle(title, size=f"{FONT_PT + 2}pt")
+        item.showGrid(x=True, y=True, alpha=0.25)
+        for name in ("left", "bottom"):
+            axis = item.getAxis(name)
+            axis.enableAutoSIPrefix(False)  # a log axis would read "loss (x0.001)" and 5·10²
+            axis.setStyle(tickFont=_font(), tickTextOffset=6)
+            axis.label.setFont(_font())
+        item.getAxis("left").setWidth(int(FONT_PT * 4.5))
+        item.setLabel("bottom", xlabel)
+        item.setLabel("left", ylabel)
+        if log_y:
+            item.getAxis("left").setLogMode(True)
+        item.setMenuEnabled(True)
+        self._plots.append(pw)
+        return pw
+
+    def add_legend(self, plot: pg.PlotWidget, offset=(-10, 10)) -> pg.LegendItem:
+        legend = plot.getPlotItem().addLegend(offset=offset, labelTextSize=f"{FONT_PT}pt")
+        self._legends.append(legend)
+        return legend
+
+    def set_theme(self, name: str) -> None:
+        self._theme = name
+        palette = theme(name)
+        for pw in self._plots:
+            pw.setBackground(palette["background"])
+            item = pw.getPlotItem()
+            item.titleLabel.setText(item.titleLabel.text, color=palette["foreground"])
+            for axis_name in ("left", "bottom"):
+                axis = item.getAxis(axis_name)
+                axis.setPen(pg.mkPen(palette["muted"], width=1))
+                axis.setTextPen(pg.mkPen(palette["foreground"]))
+                axis.label.setDefaultTextColor(QtGui.QColor(palette["foreground"]))
+        for legend in self._legends:
+            legend.setBrush(pg.mkBrush(faint(palette["background"], 200)))
+            legend.setPen(pg.mkPen(palette["muted"]))
+            legend.setLabelTextColor(palette["foreground"])
+            for _sample, label in legend.items:
+                label.setText(label.text, color=palette["foreground"])
+        self.restyle()
+        self.redraw()
+
+    def restyle(self) -> None:
+        """Recolour data items after a theme change (subclasses)."""
+
+    def set_snapshot(self, snapshot) -> None:
+        self.ingest(snapshot)
+        self._dirty = True
+        if self.isVisible():
+            self.redraw()
+
+    def ingest(self, snapshot) -> None:
+        """Take what this chart needs from the snapshot (always, even when hidden)."""
+
+    def redraw(self) -> None:
+        self._dirty = False
+
+    def clear(self) -> None:
+        """Forget the previous run."""
+
+    def showEvent(self, event):
+        super().showEvent(event)
+        if self._dirty:
+            self.redraw()
+
+    def _palette(self):
+        return theme(self._theme)
+
+
+class _History:
+    """Growable (steps, values[k, m]) buffers; halves its resolution beyond MAX_POINTS."""
+
+    def __init__(self, columns: int):
+        self.columns = columns
+        self.steps = np.empty(1024)
+        self.values = np.empty((1024, columns))
+        self.n = 0
+        self.stride = 1     # after thinning, keep every stride-th incoming step
+        self._skip = 0
+
+    def append(self, steps, values):
+        steps = np.asarray(steps, dtype=np.float64)
+        values = np.asarray(values, dtype=np.float64).reshape(len(steps), self.columns)
+        if self.stride > 1:
+            keep = (np.arange(self._skip, self._skip + len(steps)) % self.stride) == 0
+            self._skip = (self._skip + len(steps)) % self.stride
+            steps, values = steps[keep], values[keep]
+        k = len(steps)
+        if self.n + k > len(self.steps):
+            size = max(2 * len(self.steps), self.n + k)
+            self.steps = np.resize(self.steps, size)
+            grown = np.empty((size, self.columns))
+            grown[: self.n] = self.values[: self.n]
+            self.values = grown
+        self.steps[self.n: self.n + k] = steps
+        self.values[self.n: self.n + k] = values
+        self.n += k
+        if self.n > MAX_POINTS:
+            half = self.n // 2
+            self.steps[:half] = self.steps[: 2 * half: 2]
+            self.values[:half] = self.values[: 2 * half: 2]
+            self.n = half
+            self.stride *= 2
+
+    @property
+    def last_step(self) -> float:
+        return self.steps[self.n - 1] if self.n else -math.inf
+
+
+def _history_columns(snapshot, values_name: str, now_value):
+    """The snapshot's per-step history, or its current values when it carries none (e.g. step 0)."""
+    steps = snapshot.history_steps
+    if len(steps):
+        return steps, getattr(snapshot, values_name)
+    return np.array([snapshot.step]), np.atleast_2d(np.asarray(now_value, dtype=np.float64))
+
+
+class GradientHistoryChart(ChartBase):
+    """Per-layer gradient norm ||dL/dW_l|| over training steps (log y), one line per layer by depth."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.plot = self.make_plot("Gradient norm per layer ‖∂L/∂W‖", "step", "‖∂L/∂W‖", log_y=True)
+        self.legend = self.add_legend(self.plot)
+        layout.addWidget(self.plot)
+        self.note = QtWidgets.QLabel()
+        self.note.setWordWrap(True)   # long text must not widen the window
+        self.note.setFont(_font())
+        layout.addWidget(self.note)
+        self._history: _History | None = None
+        self._curves: list[pg.PlotDataItem] = []   # smoothed, thick, in the legend
+        self._raw: list[pg.PlotDataItem] = []      # every step, faint
+
+    def clear(self):
+        self._history = None
+        for c in self._curves + self._raw:
+            self.plot.removeItem(c)
+        self._curves, self._raw = [], []
+        self.legend.clear()
+        self.note.setText("")
+
+    def ingest(self, snapshot):
+        L = snapshot.n_weight_layers
+        if self._history is None or self._history.columns != L:
+            self.clear()
+            self._history = _History(L)
+            self._make_curves(L)
+        steps, norms = _history_columns(snapshot, "history_grad_norms", snapshot.grad_norms)
+        new = steps > self._history.last_step
+        if np.any(new):
+            self._history.append(steps[new], np.asarray(norms)[new])
+
+    def _make_curves(self, L: int):
+        for i in range(L):
+            raw = self.plot.plot(connect="finite")
+            raw.setDownsampling(auto=True, method="peak")
+            raw.setClipToView(True)
+            self._raw.append(raw)
+        for i in range(L):
+            self._curves.append(self.plot.plot(connect="finite", name=layer_name(i, L) if L <= 10 else None))
+        self.restyle()
+        self.note.setText("thick: mean over recent steps; faint: every step"
+                          + (f" · {L} layers: dark = input side, light = output side" if L > 10 else ""))
+
+    def restyle(self):
+        colors = depth_colors(len(self._curves), self._theme)
+        for curve, raw, color in zip(self._curves, self._raw, colors):
+            curve.setPen(pg.mkPen(color, width=LINE_W))
+            raw.setPen(pg.mkPen(faint(color), width=1))
+
+    def redraw(self):
+        super().redraw()
+        h = self._history
+        if h is None:
+            return
+        steps = h.steps[: h.n]
+        logs = log10_or_nan(h.values[: h.n])
+        mean_steps, means = bucket_means(steps, logs)
+        for i, (curve, raw) in enumerate(zip(self._curves, self._raw)):
+            raw.setData(steps, logs[:, i])
+            curve.setData(mean_steps, means[:, i])
+
+
+class GradientFlowBars(ChartBase):
+    """The current ||dL/dW_l|| and ||dL/da_l|| per layer, side by side on a log scale."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.plot = self.make_plot("Gradient flow now (input → output)", "weight layer", "norm", log_y=True)
+        self.legend = self.add_legend(self.plot, offset=(10, 10))
+        self.grad_bars = pg.BarGraphItem(x=[], height=[], width=0.38, y0=0, name="‖∂L/∂W‖ weights")
+        self.signal_bars = pg.BarGraphItem(x=[], height=[], width=0.38, y0=0, name="‖∂L/∂a‖ pre-activations")
+        self.plot.addItem(self.grad_bars)     # named items join the legend themselves
+        self.plot.addItem(self.signal_bars)
+        self.ratio_label = QtWidgets.QLabel()
+        self.ratio_label.setWordWrap(True)
+        self.ratio_label.setFont(_font(FONT_PT + 2, bold=True))
+        layout.addWidget(self.plot)
+        layout.addWidget(self.ratio_label)
+        self._snapshot = None
+        self.restyle()
+
+    def restyle(self):
+        self.grad_bars.setOpts(brush=pg.mkBrush(OKABE_ITO["sky_blue"]), pen=pg.mkPen(None))
+        self.signal_bars.setOpts(brush=pg.mkBrush(OKABE_ITO["orange"]), pen=pg.mkPen(None))
+
+    def clear(self):
+        self._snapshot = None
+        self.grad_bars.setOpts(x=[], height=[])
+        self.signal_bars.setOpts(x=[], height=[])
+        self.ratio_label.setText("")
+
+    def ingest(self, snapshot):
+        self._snapshot = snapshot
+
+    def redraw(self):
+        super().redraw()
+        s = self._snapshot
+        if s is None:
+            return
+        g, a = log10_or_nan(s.grad_norms), log10_or_nan(s.signal_norms)
+        finite = np.concatenate([g[np.isfinite(g)], a[np.isfinite(a)]])
+        base = math.floor(finite.min()) - 0.5 if finite.size else -1.0
+        x = np.arange(1, len(g) + 1, dtype=float)
+        self.grad_bars.setOpts(x=x - 0.2, y0=base, height=np.nan_to_num(g - base, nan=0.0))
+        self.signal_bars.setOpts(x=x + 0.2, y0=base, height=np.nan_to_num(a - base, nan=0.0))
+        axis = self.plot.getPlotItem().getAxis("bottom")
+        axis.setTicks([[(i + 1, str(i + 1)) for i in range(len(g))]] if len(g) <= 20 else None)
+        self.plot.setXRange(0.4, len(g) + 0.6, padding=0)
+        if finite.size:
+            self.plot.setYRange(base, math.ceil(finite.max()) + 0.2, padding=0)
+        ratio = s.grad_ratio
+        self.ratio_label.setText(f"first / last layer gradient: {sci(ratio)}"
+                                 + ("  — vanishing" if ratio < 1e-2 else "  — exploding" if ratio > 1e2 else ""))
+
+
+def _sample(a: np.ndarray) -> np.ndarray:
+    flat = np.asarray(a).ravel()
+    step = max(1, flat.size // HIST_SAMPLE)
+    return flat[::step]
+
+
+class HistogramPanel(ChartBase):
+    """Histograms of activations h_l and of log10|dL/dW_l| per layer: all layers overlaid, or one."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QtWidgets.QHBoxLayout()
+        label = QtWidgets.QLabel("Layer:")
+        label.setFont(_font())
+        self.layer_combo = QtWidgets.QComboBox()
+        self.layer_combo.setFont(_font())
+        self.layer_combo.addItem("all layers (colour = depth)", -1)
+        self.layer_combo.currentIndexChanged.connect(lambda _i: self.redraw())
+        row.addWidget(label)
+        row.addWidget(self.layer_combo, 1)
+        layout.addLayout(row)
+        plots = QtWidgets.QHBoxLayout()
+        self.act_plot = self.make_plot("Activations h", "h", "% of units")
+        self.grad_plot = self.make_plot("Weight gradients", "log10 |∂L/∂w|", "% of weights")
+        plots.addWidget(self.act_plot)
+        plots.addWidget(self.grad_plot)
+        layout.addLayout(plots, 1)
+        self._snapshot = None
+        self._curves: list[pg.PlotDataItem] = []
+
+    def clear(self):
+        self._snapshot = None
+        self._remove_curves()
+
+    def _remove_curves(self):
+        for plot in (self.act_plot, self.grad_plot):
+            for c in self._curves:
+                if c in plot.getPlotItem().items:
+                    plot.removeItem(c)
+        self._curves = []
+
+    def ingest(self, snapshot):
+        self._snapshot = snapshot
+        L = snapshot.n_weight_layers
+        if self.layer_combo.count() != L + 1:
+            with QtCore.QSignalBlocker(self.layer_combo):
+                keep = self.layer_combo.currentData()
+                while self.layer_combo.count() > 1:
+                    self.layer_combo.removeItem(1)
+                for i in range(L):
+                    self.layer_combo.addItem(f"layer {i + 1}" + (" (input side)" if i == 0 else
+                                                                 " (output)" if i == L - 1 else ""), i)
+                self.layer_combo.setCurrentIndex(max(self.layer_combo.findData(keep), 0))
+
+    def redraw(self):
+        super().redraw()
+        self._remove_curves()
+        s = self._snapshot
+        if s is None:
+            return
+        chosen = self.layer_combo.currentData()
+        L = s.n_weight_layers
+        colors = depth_colors(L, self._theme)
+        acts = [_sample(a) for a in s.activation_samples]            # hidden layers: h_1 .. h_depth
+        grads = [log10_or_nan(_sample(g)) for g in s.edge_grads]      # weight layers: W_1 .. W_L
+        layers = range(L) if chosen == -1 else [chosen]
+        self._draw(self.act_plot, {i: acts[i] for i in layers if i < len(acts)}, colors)
+        self._draw(self.grad_plot, {i: grads[i][np.isfinite(grads[i])] for i in layers}, colors)
+
+    def _draw(self, plot, data: dict[int, np.ndarray], colors):
+        values = [v for v in data.values() if v.size]
+        if not values:
+            return
+        allv = np.concatenate(values)
+        lo, hi = float(allv.min()), float(allv.max())
+        if hi <= lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, 41)
+        single = len(data) == 1
+        for i, v in data.items():
+            counts, _ = np.histogram(v, bins=edges)
+            share = 100.0 * counts / max(v.size, 1)
+            color = colors[i]
+            fill = QtGui.QColor(color)
+            fill.setAlpha(90 if single else 0)
+            curve = plot.plot(edges, share, stepMode="center", pen=pg.mkPen(color, width=LINE_W),
+                              fillLevel=0 if single else None, brush=fill if single else None)
+            self._curves.append(curve)
+
+
+class LossChart(ChartBase):
+    """Training loss every step and test loss at each displayed frame, log y."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.plot = self.make_plot("Loss", "step", "loss", log_y=True)
+        self.legend = self.add_legend(self.plot)
+        self.train_raw = self.plot.plot(connect="finite")
+        self.train_raw.setDownsampling(auto=True, method="peak")
+        self.train_raw.setClipToView(True)
+        self.train_curve = self.plot.plot(name="train (batch, mean)", connect="finite")
+        self.test_curve = self.plot.plot(name="test", connect="finite", symbol="o", symbolSize=7)
+        layout.addWidget(self.plot)
+        self.clear()
+        self.restyle()
+
+    def restyle(self):
+        self.train_curve.setPen(pg.mkPen(OKABE_ITO["sky_blue"], width=LINE_W))
+        self.train_raw.setPen(pg.mkPen(faint(OKABE_ITO["sky_blue"]), width=1))
+        test = OKABE_ITO["orange"]
+        self.test_curve.setPen(pg.mkPen(test, width=LINE_W, style=QtCore.Qt.DashLine))
+        self.test_curve.setSymbolBrush(pg.mkBrush(test))
+        self.test_curve.setSymbolPen(pg.mkPen(test))
+
+    def clear(self):
+        self._train = _History(1)
+        self._test = _History(1)
+        self.train_raw.setData([], [])
+        self.train_curve.setData([], [])
+        self.test_curve.setData([], [])
+
+    def ingest(self, snapshot):
+        steps, losses = _history_columns(snapshot, "history_loss", [snapshot.loss])
+        new = steps > self._train.last_step
+        if np.any(new):
+            self._train.append(steps[new], np.asarray(losses, dtype=np.float64).reshape(-1)[new])
+        if math.isfinite(snapshot.test_loss) and snapshot.step > self._test.last_step:
+            self._test.append([snapshot.step], [snapshot.test_loss])
+
+    def redraw(self):
+        super().redraw()
+        t = self._train
+        steps, logs = t.steps[: t.n], log10_or_nan(t.values[: t.n])
+        self.train_raw.setData(steps, logs[:, 0])
+        mean_steps, means = bucket_means(steps, logs)
+        self.train_curve.setData(mean_steps, means[:, 0])
+        s = self._test
+        self.test_curve.setData(s.steps[: s.n], log10_or_nan(s.values[: s.n, 0]))
+
+
+class DecisionBoundaryView(ChartBase):
+    """The model's output over the 2D input plane, with the training points on top."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.plot = self.make_plot("Decision boundary", "x₁", "x₂")
+        self.plot.setAspectLocked(True)
+        self.image = pg.ImageItem()
+        self.plot.addItem(self.image)
+        self.points = pg.ScatterPlotItem(size=9, pxMode=True)
+        self.points.setZValue(10)
+        self.plot.addItem(self.points)
+        self.message = pg.TextItem(anchor=(0.5, 0.5))
+        self.message.setFont(_font(FONT_PT + 2))
+        self.plot.addItem(self.message)
+        layout.addWidget(self.plot)
+        self._data = None
+        self._snapshot = None
+
+    def set_data(self, data) -> None:
+        """The run's dataset (a worker DataInfo): draw its points once."""
+        self._data = data
+        self._snapshot = None
+        self.image.clear()
+        if data is None or not data.is_2d:
+            self.points.clear()
+            self.message.setText("Decision boundary: 2D datasets only")
+            self.message.setPos(0, 0)
+            return
+        self.message.setText("")
+        self._draw_points()
+        x0, x1, y0, y1 = data.extent
+        self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+
+    def _draw_points(self):
+        data = self._data
+        x = data.x_train
+        outline = pg.mkPen(self._palette()["background"], width=1.5)
+        if data.task == "regression":
+            self.points.setData(x[:, 0], x[:, 1], brush=pg.mkBrush(self._palette()["foreground"]), pen=outline)
+            return
+        y = np.asarray(data.y_train)
+        labels = y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1).astype(int)
+        spots = [dict(pos=(px, py), brush=pg.mkBrush(CLASS_COLORS[c % len(CLASS_COLORS)]),
+                      symbol=CLASS_SYMBOLS[c % len(CLASS_SYMBOLS)], pen=outline)
+                 for px, py, c in zip(x[:, 0], x[:, 1], labels)]
+        self.points.setData(spots)
+
+    def restyle(self):
+        if self._data is not None and self._data.is_2d:
+            self._draw_points()
+
+    def clear(self):
+        self.set_data(None)
+
+    def ingest(self, snapshot):
+        self._snapshot = snapshot
+
+    def redraw(self):
+        super().redraw()
+        s, data = self._snapshot, self._data
+        if s is None or s.boundary is None or data is None or not data.is_2d:
+            return
+        grid = np.asarray(s.boundary, dtype=np.float64)
+        if data.task == "binary":
+            cmap, levels = colormap("CET-CBD1"), (0.0, 1.0)       # colour-blind-safe diverging
+        elif data.task == "multiclass":
+            n = max(int(np.nanmax(grid)) + 1, 2) if np.isfinite(grid).any() else 2
+            cmap = pg.ColorMap(np.linspace(0, 1, n), [QtGui.QColor(CLASS_COLORS[i % 10]) for i in range(n)])
+            levels = (0, n - 1)
+        else:
+            cmap = colormap("viridis")
+            finite = grid[np.isfinite(grid)]
+            levels = (float(finite.min()), float(finite.max()) + 1e-12) if finite.size else (0.0, 1.0)
+        self.image.setColorMap(cmap)
+        # boundary[i, j] is row i = x2 (y), column j = x1 (x); ImageItem wants [x, y]
+        self.image.setImage(np.nan_to_num(grid.T, nan=levels[0]), levels=levels, autoLevels=False)
+        self.image.setOpacity(0.75)
+        x0, x1, y0, y1 = s.boundary_extent
+        self.image.setRect(QtCore.QRectF(x0, y0, x1 - x0, y1 - y0))
+
+
+class GradientChartsView(QtWidgets.QWidget):
+    """The "Gradients" tab: norm history and flow bars on top, histograms below."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.history = GradientHistoryChart()
+        self.bars = GradientFlowBars()
+        self.histograms = HistogramPanel()
+        split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
+        top = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
+        top.addWidget(self.history)
+        top.addWidget(self.bars)
+        top.setSizes([600, 400])
+        split.addWidget(top)
+        split.addWidget(self.histograms)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(split)
+        self.charts = (self.history, self.bars, self.histograms)
+
+    def set_snapshot(self, snapshot):
+        for c in self.charts:
+            c.set_snapshot(snapshot)
+
+    def clear(self):
+        for c in self.charts:
+            c.clear()
+
+    def set_theme(self, name):
+        for c in self.charts:
+            c.set_theme(name)
+
+
+class TrainingView(QtWidgets.QWidget):
+    """The "Training" tab: loss curve and decision boundary side by side."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.loss = LossChart()
+        self.boundary = DecisionBoundaryView()
+        split = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
+        split.addWidget(self.loss)
+        split.addWidget(self.boundary)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(split)
+        self.charts = (self.loss, self.boundary)
+
+    def set_data(self, data):
+        self.boundary.set_data(data)
+
+    def set_snapshot(self, snapshot):
+        for c in self.charts:
+            c.set_snapshot(snapshot)
+
+    def clear(self):
+        for c in self.charts:
+            c.clear()
+
+    def set_theme(self, name):
+        for c in self.charts:
+            c.set_theme(name)
