@@ -45,7 +45,7 @@ THEMES: dict[str, dict[str, str]] = {
         "dead": OKABE_ITO["vermillion"],
         "dead_outline": "#000000",
         "saturated": OKABE_ITO["blue"],
-        "edge_cmap": "cividis_r",   # low end pale: fading gradients sink into the background
+        "edge_cmap": "CET-L17@0.1",  # white-orange-pink-blue from 10%: fading edges pale to white
         "panel": "#EEF0F3",
     },
 }
@@ -59,11 +59,17 @@ def theme(name: str) -> dict[str, str]:
 
 
 def colormap(name: str) -> pg.ColorMap:
-    """A pyqtgraph colour map by name; a trailing ``_r`` reverses it."""
+    """A pyqtgraph colour map by name; ``NAME_r`` reverses it, ``NAME@0.1`` starts it at 10%."""
+    start = 0.0
+    if "@" in name:
+        name, frac = name.split("@")
+        start = float(frac)
     reverse = name.endswith("_r")
     cmap = copy.deepcopy(pg.colormap.get(name[:-2] if reverse else name))  # get() may share
     if reverse:
         cmap.reverse()
+    if start > 0.0:
+        cmap = pg.ColorMap(np.linspace(0.0, 1.0, 128), cmap.getLookupTable(start, 1.0, 128, alpha=True))
     return cmap
 
 

@@ -26,8 +26,8 @@ MODES = {
 EDGE_LIMIT = 20_000       # above this many edges, draw each layer's strongest (see DESIGN.md)
 N_BINS = 64               # colour bins: one drawLines call each
 SATURATED_SHARE = 0.5     # a unit is marked saturated when saturated for more than this share of the batch
-LABEL_PT = 16             # projector-legible text sizes
-SMALL_PT = 14
+LABEL_PT = 20             # projector-legible text sizes (layer names, title)
+SMALL_PT = 16             # numbers, colour-bar ticks, legend, hover
 _LINE_BYTES = 32          # a QLineF is four doubles
 
 
@@ -163,6 +163,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._drawn_lines = np.zeros((0, 4))
         self._n_drawn = 0
         self._node_px = 20.0
+        self._label_pt = LABEL_PT
         self._build_toolbar()
         self._build_scene()
         self.set_theme("dark")
@@ -171,7 +172,7 @@ class NetworkGraphView(QtWidgets.QWidget):
     def _build_toolbar(self) -> None:
         bar = QtWidgets.QHBoxLayout()
         bar.setContentsMargins(6, 4, 6, 4)
-        font = _font(SMALL_PT)
+        font = _font(14)
         label = QtWidgets.QLabel("Colour edges by")
         label.setFont(font)
         self.mode_combo = QtWidgets.QComboBox()
@@ -278,7 +279,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self.hover_mark.setBrush(pg.mkBrush(None))
         self.dead_marks.setPen(pg.mkPen(pal["dead_outline"], width=1.5))
         self.dead_marks.setBrush(pg.mkBrush(pal["dead"]))
-        self.saturated_marks.setPen(pg.mkPen(pal["saturated"], width=4))
+        self.saturated_marks.setPen(pg.mkPen(pal["saturated"], width=5))
         self.saturated_marks.setBrush(pg.mkBrush(None))
         self.nodes.setPen(pg.mkPen(pal["node_outline"], width=1.5))
         self._node_lut = colors.lut(
@@ -373,8 +374,14 @@ class NetworkGraphView(QtWidgets.QWidget):
         g = self._geometry
         if g is None:
             return
-        px = self.vb.viewPixelSize()[1]
+        px_x, px = self.vb.viewPixelSize()
         spacing_px = g.spacing / px if px > 0 else 20.0
+        column_px = 1.0 / px_x if px_x > 0 else 100.0
+        label_pt = int(np.clip(column_px / 6.0, 8, LABEL_PT))
+        if label_pt != self._label_pt:
+            self._label_pt = label_pt
+            if self._snapshot is not None:
+                self._update_column_labels(self._magnitudes())
         size = float(np.clip(0.7 * spacing_px, 5.0, 26.0))
         if abs(size - self._node_px) < 0.5 and args:
             return
@@ -508,23 +515,29 @@ class NetworkGraphView(QtWidgets.QWidget):
 
     def _update_column_labels(self, mags: list[np.ndarray]) -> None:
         norms = self._layer_norms(mags)
-        norm_name = {"gradient": "‖∇W‖", "weight": "‖W‖", "update": "‖ΔW‖"}[self._mode]
         fg, muted = self._palette["foreground"], self._palette["muted"]
+        big, small = self._label_pt, max(self._label_pt - 2, 8)
         for c, item in enumerate(self.column_labels):
             name = self._geometry.names[c]
-            html = f'<div style="text-align:center"><span style="color:{fg}; font-size:{LABEL_PT}pt; font-weight:bold">{name}</span>'
+            html = f'<div style="text-align:center"><span style="color:{fg}; font-size:{big}pt; font-weight:bold">{name}</span>'
             if c >= 1 and c - 1 < len(norms):
-                html += (f'<br><span style="color:{muted}; font-size:{SMALL_PT}pt">'
-                         f'{norm_name} {colors.sci(float(norms[c - 1]))}</span>')
-            item.setHtml(html + "</div>")
+                html += (f'<br><span style="color:{muted}; font-size:{small}pt">'
+                         f'{colors.sci(float(norms[c - 1]))}</span>')
+            html += "</div>"
+            if getattr(item, "_html", None) != html:   # setHtml re-lays out text: skip when unchanged
+                item._html = html
+                item.setHtml(html)
 
     def _update_title(self) -> None:
         pal = self._palette
         symbol = MODES[self._mode][1]
         scale = "each layer scaled to its own max" if self._per_layer else "one log scale for all layers"
+        norm_name = {"gradient": "‖∇W‖", "weight": "‖W‖", "update": "‖ΔW‖"}[self._mode]
         step = f" · step {self._snapshot.step:,}" if self._snapshot is not None else ""
-        self.title.setText(f"Edge colour: {symbol} · {scale}{step}", size=f"{LABEL_PT}pt",
-                           color=pal["foreground"], bold=True)
+        self.title.setText(
+            f'<b>Edge colour: {symbol} · {scale}{step}</b>'
+            f'<span style="color:{pal["muted"]}"> &nbsp; (under each layer: {norm_name} of its incoming weights)</span>',
+            size=f"{LABEL_PT}pt", color=pal["foreground"])
 
     def _update_legend(self) -> None:
         pal = self._palette

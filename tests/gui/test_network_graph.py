@@ -100,8 +100,9 @@ def test_set_snapshot_twice_changes_colours_and_reuses_geometry(view, qtbot):
     first.edge_grads[0][0, 0] = 1e-9              # edge input 0 -> h1 unit 0: cold, then hot
     view.set_snapshot(first)
     g = view.geometry_info()
-    p = view.edge_midpoint_in_widget(0, 0, 0)
-    before = _pixel(_grab(view, qtbot), p, bg)
+    img = _grab(view, qtbot)
+    p = view.edge_midpoint_in_widget(0, 0, 0)     # after the first paint has settled the layout
+    before = _pixel(img, p, bg)
     second = fake_snapshot(sizes, seed=1)
     second.edge_grads[0][0, 0] = 1.0
     view.set_snapshot(second)
