@@ -208,11 +208,11 @@ def test_check_catches_a_missing_batch_norm_term():
     net = sim.network
     original = net.backward
 
-    def backward_without_norm(dout):
+    def backward_without_norm(dout, **kwargs):
         saved, net.norm = net.norm, "none"   # treat the layer as if there were no normalisation
         try:
             # with norm "none" the gamma/beta gradients are skipped and d/da misses inv_std etc.
-            original(dout)
+            original(dout, **kwargs)
         finally:
             net.norm = saved
 
