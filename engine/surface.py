@@ -411,8 +411,8 @@ def network_surface(sim, directions: str = "random", resolution: int = 41,
     (top two principal directions of ``trajectory``, centred on its last point; the grid covers the
     projected trajectory with a margin, ``span`` scaling it). The 1D slice runs along direction 1.
     Losses come from ``sim.losses_at`` (batched on the backend) unless ``loss_fn`` is given.
-    ``chunk`` grid points go to it per call (default: ~64 MB of parameters, at least 4 of its
-    256-point chunks so its threads have work); progress and cancellation act between calls.
+    ``chunk`` grid points go to it per call (default: ~64 MB of parameters, a multiple of its
+    256-point chunks so both of its threads get work); progress and cancellation act between calls.
     """
     import time
 
@@ -450,16 +450,29 @@ def network_surface(sim, directions: str = "random", resolution: int = 41,
     total = resolution * resolution + r1
     aa, bb = np.meshgrid(alphas, betas)  # rows along betas
     coeffs = np.stack([aa.ravel(), bb.ravel()], axis=1)
-    dtype = np.asarray(sim.flat_parameters()).dtype
+    # build thetas in the simulation's compute dtype: float64 here would double the memory traffic
+    # and make losses_at copy every block again
+    cfg_dtype = getattr(getattr(sim, "config", None), "dtype", None)
+    dtype = np.dtype(cfg_dtype) if cfg_dtype else np.asarray(sim.flat_parameters()).dtype
     if chunk is None:
-        chunk = int(np.clip(2**26 // (center.size * 8), 64, 4096))
+        budget = 2**26 // (center.size * dtype.itemsize)   # ~64 MB of parameters per call
+        chunk = 4096 if budget >= 4096 else (budget // 256 * 256 if budget >= 256 else max(16, budget))
+    c, d = center.astype(dtype), dirs.astype(dtype)
+    coeffs = coeffs.astype(dtype)
+    buf, tmp = np.empty((chunk, c.size), dtype), np.empty((chunk, c.size), dtype)
     losses = np.empty(len(coeffs))
     done = 0
-    # build thetas chunk by chunk: a 101x101 grid of a big net would not fit in memory at once
+    # thetas are built chunk by chunk into one reused buffer (a 101x101 grid of a big net would not
+    # fit in memory at once); in place, which is ~2x faster than center + coeffs @ dirs
     for i in range(0, len(coeffs), chunk):
-        thetas = (center + coeffs[i:i + chunk] @ dirs).astype(dtype, copy=False)
-        losses[i:i + chunk] = evaluate_losses(loss_fn, thetas, chunk, progress, cancel, done, total)
-        done += len(thetas)
+        k = min(chunk, len(coeffs) - i)
+        th, tm = buf[:k], tmp[:k]
+        np.multiply(coeffs[i:i + k, 0:1], d[0], out=th)
+        np.multiply(coeffs[i:i + k, 1:2], d[1], out=tm)
+        th += tm
+        th += c
+        losses[i:i + k] = evaluate_losses(loss_fn, th, chunk, progress, cancel, done, total)
+        done += k
     thetas_1d = (center + alphas_1d[:, None] * dirs[0]).astype(dtype, copy=False)
     loss_1d = evaluate_losses(loss_fn, thetas_1d, chunk, progress, cancel, done, total)
     grid = losses.reshape(resolution, resolution)

@@ -215,3 +215,20 @@ def test_bad_network_arguments():
         S.network_surface(sim, "random", resolution=500)
     with pytest.raises(ValueError, match="trajectory"):
         S.network_surface(sim, "pca")
+
+
+def test_real_simulation_grid_equals_set_parameters_and_gradients():
+    """The fast path (Simulation.losses_at) against per-point set_flat_parameters + gradients."""
+    from engine import Config, Simulation
+
+    sim = Simulation(Config(depth=3, width=8, activation="tanh", n_samples=80, dtype="float64",
+                            backend="numpy", seed=3))
+    traj = S.record_trajectory(sim, steps=30, points=10)
+    for kind in S.DIRECTIONS:
+        res = S.network_surface(sim, kind, resolution=7, resolution_1d=5, trajectory=traj)
+        aa, bb = np.meshgrid(res.alphas, res.betas)
+        idx = np.random.default_rng(0).choice(49, 6, replace=False)
+        thetas = res.center + np.stack([aa.ravel()[idx], bb.ravel()[idx]], 1) @ res.directions
+        np.testing.assert_allclose(res.loss.ravel()[idx], S.reference_losses(sim, thetas), rtol=1e-9)
+        ref_1d = S.reference_losses(sim, res.center + res.alphas_1d[:, None] * res.directions[0])
+        np.testing.assert_allclose(res.loss_1d, ref_1d, rtol=1e-9)
