@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import config as config_module
 from engine.config import FIELD_NAMES, Config, ConfigError, parse_value
@@ -250,3 +252,43 @@ def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
         Config(depth=7).save(path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["run.toml"]
+
+
+# ----------------------------------------------------------------------------------- random configs
+@st.composite
+def configs(draw):
+    from engine.activations import ACTIVATIONS
+    from engine.datasets import DATASETS
+    from engine.initializers import INITIALIZERS
+    from engine.losses import LOSSES
+    from engine.optimizers import OPTIMIZERS
+
+    depth = draw(st.integers(1, 6))
+    unit = st.floats(0, 1, exclude_max=True, allow_subnormal=False)
+    return Config(
+        depth=depth,
+        width=draw(st.one_of(st.integers(1, 1024), st.tuples(*[st.integers(1, 1024)] * depth))),
+        activation=draw(st.sampled_from(sorted(ACTIVATIONS))), init=draw(st.sampled_from(sorted(INITIALIZERS))),
+        loss=draw(st.sampled_from(sorted(LOSSES))), optimizer=draw(st.sampled_from(sorted(OPTIMIZERS))),
+        dataset=draw(st.sampled_from(sorted(DATASETS))), norm=draw(st.sampled_from(config_module.NORMS)),
+        lr=draw(st.floats(1e-9, 100)), momentum=draw(unit), leaky_slope=draw(unit),
+        layer_lr=draw(st.one_of(st.just(()), st.tuples(*[st.floats(0, 1e6)] * (depth + 1)))),
+        bias_init=draw(st.floats(-100, 100)), center_inputs=draw(st.booleans()),
+        seed=draw(st.integers(0, 2**32 - 1)), batch_size=draw(st.integers(0, 1_000_000)),
+    )
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(config=configs())
+def test_random_configs_round_trip_through_toml_and_set(config):
+    assert Config.from_toml(config.to_toml()) == config
+    # and through --set strings, as the CLI and "export as command" use them
+    assignments = []
+    for key, value in config.to_dict().items():
+        if isinstance(value, list):
+            value = ",".join(repr(v) for v in value)
+        assignments.append(f"{key}={value}")
+    parsed = Config().with_overrides(assignments)
+    # "width=8" and a one-entry list "width=8," both parse to 8: the same network as width=(8,)
+    assert parsed.widths == config.widths
+    assert parsed.replace(width=config.width) == config

@@ -222,3 +222,101 @@ def test_check_catches_a_missing_batch_norm_term():
     finally:
         del net.backward
     assert mismatches(num, wrong).size > 0
+
+
+# ----------------------------------------------------------------------------------- the training path
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("activation", sorted(set(ACTIVATIONS) - {"noisy_relu"}))
+def test_training_steps_use_the_checked_gradient(activation, norm):
+    """step() computes gradients on its own path (reused buffers); with full-batch SGD at lr 1 each
+    update must be exactly the gradient that gradients() gives (and that the checks above verify)."""
+    sim = make_sim(activation=activation, norm=norm, optimizer="sgd", lr=1.0, batch_size=0, n_samples=30,
+                   bias_init=0.1, width=(5, 4, 3))
+    x, y = sim.data.x_train, sim.data.y_train
+    for _ in range(3):  # later steps run on buffers the earlier ones left behind
+        expected = sim.gradients(x, y).flat
+        before = sim.flat_parameters()
+        sim.step(1)
+        np.testing.assert_allclose(before - sim.flat_parameters(), expected, rtol=1e-10, atol=1e-13)
+
+
+def test_noisy_relu_without_noise_trains_exactly_like_relu():
+    common = dict(norm="batch", batch_size=8, n_samples=60, optimizer="momentum", lr=0.05)
+    relu = make_sim(activation="relu", **common)
+    quiet = make_sim(activation="noisy_relu", noise_std=0.0, **common)
+    noisy = make_sim(activation="noisy_relu", noise_std=0.5, **common)
+    a, b, c = relu.step(10), quiet.step(10), noisy.step(10)
+    np.testing.assert_array_equal(a.history_loss, b.history_loss)
+    np.testing.assert_array_equal(relu.flat_parameters(), quiet.flat_parameters())
+    assert not np.array_equal(a.history_loss, c.history_loss)
+    # the noise is for training only: predictions are deterministic
+    np.testing.assert_array_equal(noisy.predict(x := noisy.data.x_test), noisy.predict(x))
+
+
+# ----------------------------------------------------------------------------------- the forward pass
+def reference_loss(sim: Simulation, x, labels, training: bool = True) -> float:
+    """The network's loss written out plainly from its parameters (no engine maths)."""
+    cfg, net = sim.config, sim.network
+    theta = sim.flat_parameters()
+
+    def part(sl):
+        return theta[sl[0]:sl[1]].reshape(sl[2])
+
+    act = cfg.activation
+    h = np.asarray(x, dtype=np.float64)
+    for l in range(cfg.depth):
+        a = h @ part(net.w_slices[l]) + part(net.b_slices[l])
+        if cfg.norm == "batch" and training:
+            a = (a - a.mean(0)) / np.sqrt(a.var(0) + 1e-5)
+        elif cfg.norm == "batch":
+            a = (a - net.running_mean[l]) / np.sqrt(net.running_var[l] + 1e-5)
+        elif cfg.norm == "layer":
+            a = (a - a.mean(1, keepdims=True)) / np.sqrt(a.var(1, keepdims=True) + 1e-5)
+        if cfg.norm != "none":
+            a = a * part(net.gamma_slices[l]) + part(net.beta_slices[l])
+        if act == "tanh":
+            h = np.tanh(a)
+        elif act == "sigmoid":
+            h = 1 / (1 + np.exp(-a))
+        elif act == "prelu":
+            slope = theta[net.slope_slice[0] + l]
+            h = np.where(a > 0, a, slope * a)
+        elif act == "elu":
+            h = np.where(a > 0, a, cfg.elu_alpha * (np.exp(a) - 1))
+        else:
+            raise AssertionError(act)
+    out = h @ part(net.w_slices[-1]) + part(net.b_slices[-1])
+    if cfg.loss == "mse":
+        return float(np.mean((out - np.asarray(labels).reshape(out.shape)) ** 2))
+    if cfg.loss == "bce":
+        p = 1 / (1 + np.exp(-out[:, 0]))
+        return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
+    p = np.exp(out) / np.exp(out).sum(1, keepdims=True)
+    return float(-np.mean(np.log(p[np.arange(len(labels)), labels])))
+
+
+@pytest.mark.parametrize("activation,norm,loss", [
+    ("tanh", "none", "bce"), ("sigmoid", "batch", "softmax_ce"), ("prelu", "layer", "bce"),
+    ("elu", "batch", "mse"), ("prelu", "batch", "softmax_ce"),
+])
+def test_forward_matches_a_plain_reference(activation, norm, loss):
+    dataset = DATASET_FOR_LOSS[loss]
+    sim = make_sim(activation=activation, norm=norm, loss=loss, dataset=dataset, batch_size=8, n_samples=60,
+                   optimizer="adam", lr=0.02)
+    sim.step(15)  # parameters, prelu slopes and running statistics away from their initial values
+    x, y = sim.data.x_test, sim.data.y_test
+    assert sim.gradients(x, y).loss == pytest.approx(reference_loss(sim, x, y), rel=1e-10)
+    eval_loss = sim.losses_at(sim.flat_parameters()[None, :], inputs=x, targets=y)[0]
+    assert eval_loss == pytest.approx(reference_loss(sim, x, y, training=False), rel=1e-10)
+
+
+def test_batch_norm_running_statistics():
+    """Running mean/var move by norm_momentum towards the batch's mean and unbiased variance."""
+    sim = make_sim(norm="batch", batch_size=0, n_samples=30, norm_momentum=0.25, depth=1, width=3)
+    x = sim.data.x_train
+    theta = sim.flat_parameters()
+    w, b = theta[slice(*sim.network.w_slices[0][:2])].reshape(2, 3), theta[slice(*sim.network.b_slices[0][:2])]
+    a = x @ w + b
+    sim.step(1)
+    np.testing.assert_allclose(sim.network.running_mean[0], 0.25 * a.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(sim.network.running_var[0], 0.75 + 0.25 * a.var(0, ddof=1), rtol=1e-12)

@@ -352,3 +352,60 @@ def test_losses_at_refuses_wrong_shapes():
         sim.losses_at(sim.flat_parameters()[None, :], split="valid")
     with pytest.raises(ValueError):
         sim.set_flat_parameters(np.zeros(3))
+
+
+# ----------------------------------------------------------------------------------- small contracts
+def test_parameters_round_trip_and_shape_check():
+    sim = make_sim(dtype="float64", width=(4, 5, 6))
+    weights, biases = sim.parameters()
+    assert [w.shape for w in weights] == [(2, 4), (4, 5), (5, 6), (6, 1)]
+    doubled = [2 * w for w in weights]
+    sim.set_parameters(doubled, biases)
+    np.testing.assert_array_equal(sim.parameters()[0][2], doubled[2])
+    with pytest.raises(ValueError, match="shape"):
+        sim.set_parameters([w.T for w in weights], biases)
+    starts = [a for a, _, _ in sim.weight_slices()]
+    np.testing.assert_array_equal(sim.flat_parameters()[starts[1]:starts[1] + 20].reshape(4, 5), doubled[1])
+
+
+@pytest.mark.parametrize("loss,dataset,outputs", [("bce", "moons", 1), ("softmax_ce", "moons", 2),
+                                                  ("softmax_ce", "digits", 10), ("mse", "ripple", 1)])
+def test_predict_gives_probabilities_or_values(loss, dataset, outputs):
+    sim = make_sim(loss=loss, dataset=dataset)
+    p = sim.predict(sim.data.x_test[:7])
+    assert p.shape == (7, outputs) and p.dtype == np.float64
+    if loss != "mse":
+        assert np.all((p >= 0) & (p <= 1))
+    if loss == "softmax_ce":
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_centred_inputs_are_centred_inside_but_predict_takes_raw_inputs():
+    plain = make_sim(dataset="digits", loss="softmax_ce", dtype="float64")
+    centred = make_sim(dataset="digits", loss="softmax_ce", dtype="float64", center_inputs=True)
+    np.testing.assert_allclose(centred.x_train.mean(axis=0), 0.0, atol=1e-12)
+    centred.set_flat_parameters(plain.flat_parameters())
+    # the same weights see shifted inputs, so predictions on the same raw points differ
+    x = plain.data.x_test[:5]
+    assert not np.allclose(plain.predict(x), centred.predict(x))
+    np.testing.assert_allclose(centred.predict(x), plain.predict(x - centred.input_mean + 0.0), rtol=1e-10)
+
+
+def test_no_test_set_and_oversized_batches():
+    sim = make_sim(test_fraction=0.0, batch_size=10_000)
+    assert sim.batch_size == sim.n_train == 120
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        snap = sim.step(3)
+    assert np.isnan(snap.test_loss) and np.isnan(snap.test_accuracy) and np.isfinite(snap.loss)
+
+
+def test_prelu_slopes_are_nan_unless_prelu():
+    assert np.isnan(make_sim().step(1).prelu_slopes).all()
+    slopes = make_sim(activation="prelu", prelu_init=0.2).snapshot().prelu_slopes
+    np.testing.assert_allclose(slopes, 0.2, rtol=1e-6)
+
+
+def test_negative_steps_are_refused():
+    with pytest.raises(ValueError):
+        make_sim().step(-1)
