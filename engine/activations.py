@@ -37,6 +37,10 @@ class Activation:
     param: str | None = None   # the Config field holding p, if any
     learnable: bool = False    # prelu: p is a trained parameter (one slope per layer)
     noisy: bool = False        # noisy_relu: Gaussian noise is added to z while training
+    # Optional in-place versions for the training loop's buffers: (xp, z, p, out) -> out and
+    # (xp, z, h, p, out) -> out, the same numbers as forward/derivative without allocating.
+    forward_out: Callable | None = None
+    derivative_out: Callable | None = None
 
     def param_value(self, config) -> float:
         return float(getattr(config, self.param)) if self.param else 0.0
@@ -79,6 +83,26 @@ def _silu_derivative(xp, z, h, p=0.0):
     return s * (1.0 + z * (1.0 - s))
 
 
+def _sigmoid_out(xp, z, p, out):
+    xp.multiply(z, 0.5, out=out)
+    xp.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
+
+
+def _sigmoid_derivative_out(xp, z, h, p, out):  # h * (1 - h)
+    xp.subtract(1.0, h, out=out)
+    out *= h
+    return out
+
+
+def _tanh_derivative_out(xp, z, h, p, out):  # 1 - h^2
+    xp.multiply(h, h, out=out)
+    xp.subtract(1.0, out, out=out)
+    return out
+
+
 def _relu(xp, z, p=0.0):
     return xp.maximum(z, 0)
 
@@ -103,19 +127,23 @@ _ENTRIES = [
         Facts(False, True, (0.0, 1.0), 0.25,
               "The sigmoid's derivative never exceeds 0.25, so every layer shrinks the gradient by 4x or "
               "more: it vanishes geometrically with depth. Outputs are all positive (not zero-centred)."),
-        _sigmoid, lambda xp, z, h, p: h * (1.0 - h)),
+        _sigmoid, lambda xp, z, h, p: h * (1.0 - h),
+        forward_out=_sigmoid_out, derivative_out=_sigmoid_derivative_out),
     Activation(
         "tanh", "Tanh", "tanh(z): zero-centred, derivative at most 1, saturates for |z| > 2",
         Facts(True, True, (-1.0, 1.0), 1.0,
               "Tanh is zero-centred and its derivative peaks at 1, but it still saturates: for |z| > 2 "
               "the derivative is below 0.07."),
-        lambda xp, z, p: xp.tanh(z), lambda xp, z, h, p: 1.0 - h * h),
+        lambda xp, z, p: xp.tanh(z), lambda xp, z, h, p: 1.0 - h * h,
+        forward_out=lambda xp, z, p, out: xp.tanh(z, out=out), derivative_out=_tanh_derivative_out),
     Activation(
         "relu", "ReLU", "max(0, z): derivative 1 or 0; units can die",
         Facts(False, False, (0.0, INF), 1.0,
               "ReLU's derivative is exactly 1 or 0: no shrinking, but it jumps at 0, and a unit whose input "
               "stays negative is dead: it gets no gradient and never recovers."),
-        _relu, _relu_derivative),
+        _relu, _relu_derivative,
+        forward_out=lambda xp, z, p, out: xp.maximum(z, 0, out=out),
+        derivative_out=lambda xp, z, h, p, out: xp.greater(z, 0, out=out)),
     Activation(
         "leaky_relu", "Leaky ReLU", "z for z > 0, slope*z otherwise: keeps a small gradient for z < 0",
         Facts(False, False, (-INF, INF), 1.0,

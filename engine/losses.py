@@ -15,6 +15,13 @@ class Loss:
     grad: Callable        # (xp, out, y) -> dL/dout for one batch (B, C)
     output: Callable      # (xp, out) -> what the network predicts (probabilities, or values)
     classification: bool  # needs class labels (not for regression sets)
+    value_and_grad: Callable | None = None  # (xp, out, y) -> (value, grad) sharing work; optional
+
+    def value_grad(self, xp, out, y):
+        """``(value(out, y), grad(out, y))``, in one pass where the loss provides one."""
+        if self.value_and_grad is not None:
+            return self.value_and_grad(xp, out, y)
+        return self.value(xp, out, y), self.grad(xp, out, y)
 
 
 def _mse_value(xp, out, y):
@@ -24,6 +31,13 @@ def _mse_value(xp, out, y):
 
 def _mse_grad(xp, out, y):
     return (2.0 / out.size) * (out - y)
+
+
+def _mse_value_and_grad(xp, out, y):
+    d = out - y
+    value = (d * d).mean(axis=(-2, -1))
+    d *= 2.0 / out.size
+    return value, d
 
 
 def _bce_value(xp, out, y):
@@ -59,7 +73,7 @@ def _ce_grad(xp, out, y):
 
 _ENTRIES = [
     Loss("mse", "Mean squared error", "mean of (output - target)^2 over batch and outputs",
-         _mse_value, _mse_grad, lambda xp, o: o, False),
+         _mse_value, _mse_grad, lambda xp, o: o, False, _mse_value_and_grad),
     Loss("bce", "Binary cross-entropy", "sigmoid outputs, cross-entropy per output (computed from logits)",
          _bce_value, _bce_grad, _sigmoid, True),
     Loss("softmax_ce", "Softmax cross-entropy", "softmax over the outputs, cross-entropy with the class",

@@ -31,6 +31,32 @@ class LayerCache:
     inv_std: object = None
 
 
+class _Workspace:
+    """Buffers the training loop reuses every step, for one batch size ``n``: per weight layer the
+    pre-activation ``a`` (the last one is the network's output), per hidden layer the activation
+    ``h``, its derivative ``d`` and the back-propagated ``g``."""
+
+    def __init__(self, xp, dtype, n, sizes):
+        self.n = n
+        self.a = [xp.empty((n, w), dtype=dtype) for w in sizes[1:]]
+        self.h = [xp.empty((n, w), dtype=dtype) for w in sizes[1:-1]]
+        self.d = [xp.empty((n, w), dtype=dtype) for w in sizes[1:-1]]
+        self.g = [xp.empty((n, w), dtype=dtype) for w in sizes[1:-1]]
+
+
+class _NoWorkspace:
+    """Stands in for a workspace when nothing is reused: every buffer is None (allocate)."""
+
+    class _Nones:
+        def __getitem__(self, index):
+            return None
+
+    a = h = d = g = _Nones()
+
+
+_NO_WORKSPACE = _NoWorkspace()
+
+
 class Network:
     def __init__(self, backend, config, n_inputs: int, n_outputs: int, rng: np.random.Generator):
         xp = self.xp = backend.xp
@@ -88,6 +114,7 @@ class Network:
         self.caches: list[LayerCache] = []
         self.signals: list = []        # dL/da per weight layer from the last backward
         self._ones = {}
+        self._ws = None                # buffers of the training loop (``reuse``), for one batch size
 
     # ------------------------------------------------------------------------------- views
     def _views(self, flat, slices):
@@ -101,6 +128,11 @@ class Network:
         if self.slope_slice:
             a, b, _ = self.slope_slice
             self.slopes, self.dslopes = self.theta[a:b], self.grad[a:b]
+        # views made once rather than per step: W^T, and gradients as (1, n) rows for ones @ g
+        self._WT = [w.T for w in self.W]
+        self._db_rows = [d.reshape(1, -1) for d in self.db]
+        self._dgamma_rows = [d.reshape(1, -1) for d in self.dgamma]
+        self._dbeta_rows = [d.reshape(1, -1) for d in self.dbeta]
 
     def _ones_row(self, n):
         ones = self._ones.get(n)
@@ -111,18 +143,29 @@ class Network:
     def _param(self, l):
         return self.slopes[l] if self.slope_slice else self.act_param
 
+    # ------------------------------------------------------------------------------- workspace
+    def _workspace(self, n: int) -> "_Workspace":
+        ws = self._ws
+        if ws is None or ws.n != n:
+            ws = self._ws = _Workspace(self.xp, self.dtype, n, self.sizes)
+        return ws
+
     # ------------------------------------------------------------------------------- forward
     def forward(self, x, training: bool = True, noise_rng=None, update_stats: bool = False,
-                keep: bool = True):
+                keep: bool = True, reuse: bool = False):
         """Outputs (logits) for a batch; with ``keep`` the per-layer caches stay for ``backward``.
 
         ``training`` uses batch statistics for batch norm and adds noisy_relu's noise (drawn from
-        ``noise_rng``); ``update_stats`` also moves batch norm's running statistics.
+        ``noise_rng``); ``update_stats`` also moves batch norm's running statistics. ``reuse``
+        writes into buffers kept between calls (the training loop): the caches, signals and
+        outputs of the previous ``reuse`` call are overwritten.
         """
         xp, act = self.xp, self.act
+        ws = self._workspace(x.shape[0]) if reuse else _NO_WORKSPACE
+        in_place = act.forward_out is not None
         caches = []
         for l in range(self.depth):
-            a = x @ self.W[l]
+            a = xp.dot(x, self.W[l], out=ws.a[l])
             a += self.b[l]
             u = inv_std = None
             if self.norm == "none":
@@ -149,45 +192,54 @@ class Network:
             if act.noisy and training and noise_rng is not None and self.act_param > 0:
                 s = s + self.act_param * noise_rng.standard_normal(s.shape, dtype=self.dtype)
             p = self._param(l)
-            h = act.forward(xp, s, p)
+            if in_place and ws.h[l] is not None:
+                h = act.forward_out(xp, s, p, ws.h[l])
+                d = act.derivative_out(xp, s, h, p, ws.d[l]) if keep else None
+            else:
+                h = act.forward(xp, s, p)
+                d = act.derivative(xp, s, h, p) if keep else None
             if keep:
-                caches.append(LayerCache(x, s, h, act.derivative(xp, s, h, p), u, inv_std))
+                caches.append(LayerCache(x, s, h, d, u, inv_std))
             x = h
         if keep:
             self.caches, self.last_input = caches, x
-        out = x @ self.W[-1]
+        out = xp.dot(x, self.W[-1], out=ws.a[-1])
         out += self.b[-1]
         return out
 
     # ------------------------------------------------------------------------------- backward
-    def backward(self, dout):
-        """Fill ``grad`` from dL/dout (the loss's gradient, batch mean included)."""
+    def backward(self, dout, reuse: bool = False):
+        """Fill ``grad`` from dL/dout (the loss's gradient, batch mean included).
+
+        With ``reuse`` (after a ``reuse`` forward) dL/da is computed in place in kept buffers."""
         xp = self.xp
+        ws = self._workspace(dout.shape[0]) if reuse else _NO_WORKSPACE
         ones = self._ones_row(dout.shape[0])
         L = self.n_layers - 1
-        xp.matmul(self.last_input.T, dout, out=self.dW[L])
-        xp.matmul(ones, dout, out=self.db[L].reshape(1, -1))  # ones @ g: faster than sum on small arrays
+        xp.dot(self.last_input.T, dout, out=self.dW[L])
+        xp.dot(ones, dout, out=self._db_rows[L])  # ones @ g: faster than sum on small arrays;
+        # dot rather than matmul: less overhead per call, and faster with a transposed operand
         signals = [None] * self.n_layers
         signals[L] = dout
-        g = dout @ self.W[L].T                   # dL/dh of the last hidden layer
+        g = xp.dot(dout, self._WT[L], out=ws.g[L - 1])   # dL/dh of the last hidden layer
         for l in range(self.depth - 1, -1, -1):
             c = self.caches[l]
             if self.slope_slice:
                 self.dslopes[l] = (g * xp.minimum(c.s, 0)).sum()
-            g = g * c.d                          # dL/ds
+            g = xp.multiply(g, c.d, out=ws.g[l])  # dL/ds
             if self.norm != "none":
-                xp.matmul(ones, g * c.u, out=self.dgamma[l].reshape(1, -1))
-                xp.matmul(ones, g, out=self.dbeta[l].reshape(1, -1))
+                xp.dot(ones, g * c.u, out=self._dgamma_rows[l])
+                xp.dot(ones, g, out=self._dbeta_rows[l])
                 gu = g * self.gamma[l]
                 axis = 1 if self.norm == "layer" else 0
                 # d/da of (a - mean) / std over `axis`, for batch statistics
                 g = c.inv_std * (gu - gu.mean(axis=axis, keepdims=True)
                                  - c.u * (gu * c.u).mean(axis=axis, keepdims=True))
             signals[l] = g                       # dL/da
-            xp.matmul(c.x.T, g, out=self.dW[l])
-            xp.matmul(ones, g, out=self.db[l].reshape(1, -1))
+            xp.dot(c.x.T, g, out=self.dW[l])
+            xp.dot(ones, g, out=self._db_rows[l])
             if l > 0:
-                g = g @ self.W[l].T
+                g = xp.dot(g, self._WT[l], out=ws.g[l - 1])
         self.signals = signals
 
     # ------------------------------------------------------------------------------- grid

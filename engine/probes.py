@@ -10,9 +10,11 @@ from .backend import to_numpy
 MAX_ACTIVATION_SAMPLES = 4096
 
 
-def segment_sq_sums(xp, flat, starts: np.ndarray):
-    """Sum of squares of ``flat`` over the segments that begin at ``starts`` (one result each)."""
-    sq = flat * flat
+def segment_sq_sums(xp, flat, starts: np.ndarray, work=None):
+    """Sum of squares of ``flat`` over the segments that begin at ``starts`` (one result each).
+
+    ``work``, an array like ``flat``, saves allocating the squares on every call."""
+    sq = xp.multiply(flat, flat, out=work)
     reduceat = getattr(xp.add, "reduceat", None)
     if reduceat is not None:
         return reduceat(sq, starts)

@@ -73,6 +73,7 @@ class Simulation:
         self._perm, self._pos = None, 0
         self._noise_rng = xp.random.default_rng(_seed(config.seed, 3))
         self._w_starts = np.array([s[0] for s in net.w_slices])
+        self._probe_work = xp.empty_like(net.grad)
 
         self.step_count = 0
         self.diverged, self.diverged_at = False, -1
@@ -82,6 +83,8 @@ class Simulation:
         self._last_loss = None
         self._steps_per_second = 0.0
         self._probe_step = -1  # the step whose forward/backward the caches hold
+        # Per-step gradient-norm history; off only to measure what it costs (benchmarks/bench_engine.py).
+        self._probe_grad_norms = True
 
     # --------------------------------------------------------------------------- setup helpers
     def _inputs(self, x):
@@ -123,10 +126,11 @@ class Simulation:
         return self.x_train[idx], self.y_train[idx]
 
     # --------------------------------------------------------------------------- training
-    def _forward_backward(self, x, y, noise_rng, update_stats):
-        out = self.network.forward(x, training=True, noise_rng=noise_rng, update_stats=update_stats)
-        loss = self.loss_fn.value(self.xp, out, y)
-        self.network.backward(self.loss_fn.grad(self.xp, out, y))
+    def _forward_backward(self, x, y, noise_rng, update_stats, reuse=False):
+        out = self.network.forward(x, training=True, noise_rng=noise_rng, update_stats=update_stats,
+                                   reuse=reuse)
+        loss, dout = self.loss_fn.value_grad(self.xp, out, y)
+        self.network.backward(dout, reuse=reuse)
         return loss
 
     def step(self, n: int = 1) -> Snapshot:
@@ -140,8 +144,9 @@ class Simulation:
         with np.errstate(all="ignore"):  # a diverging run is a result, not a warning
             for _ in range(0 if self.diverged else n):
                 x, y = self._next_batch()
-                loss = self._forward_backward(x, y, self._noise_rng, update_stats=True)
-                self._hist_gn.append(segment_sq_sums(xp, net.grad, self._w_starts))
+                loss = self._forward_backward(x, y, self._noise_rng, update_stats=True, reuse=True)
+                if self._probe_grad_norms:
+                    self._hist_gn.append(segment_sq_sums(xp, net.grad, self._w_starts, self._probe_work))
                 grad = net.grad
                 if cfg.weight_decay:
                     grad += cfg.weight_decay * net.theta
@@ -164,8 +169,10 @@ class Simulation:
 
     def _check_divergence(self, first: int) -> None:
         losses = to_numpy(self.xp.stack(self._hist_loss[first:]))
-        norms = to_numpy(self.xp.stack(self._hist_gn[first:]))
-        bad = ~(np.isfinite(losses) & np.isfinite(norms).all(axis=1))
+        bad = ~np.isfinite(losses)
+        if len(self._hist_gn) == len(self._hist_loss):
+            norms = to_numpy(self.xp.stack(self._hist_gn[first:]))
+            bad |= ~np.isfinite(norms).all(axis=1)
         if bad.any():
             self.diverged = True
             self.diverged_at = self._hist_steps[first + int(np.argmax(bad))]
@@ -215,7 +222,10 @@ class Simulation:
         k = len(self._hist_loss)
         if k:
             h_loss = to_numpy(xp.stack(self._hist_loss)).astype(np.float64)
-            h_gn = np.sqrt(to_numpy(xp.stack(self._hist_gn)).astype(np.float64))
+            if len(self._hist_gn) == k:
+                h_gn = np.sqrt(to_numpy(xp.stack(self._hist_gn)).astype(np.float64))
+            else:  # the per-step probe was switched off (benchmarking)
+                h_gn = np.full((k, net.n_layers), np.nan)
         else:
             h_loss, h_gn = np.zeros(0), np.zeros((0, net.n_layers))
         h_steps = np.asarray(self._hist_steps, dtype=np.int64)
