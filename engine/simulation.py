@@ -72,7 +72,8 @@ class Simulation:
         self._batch_rng = np.random.default_rng([config.seed, 2])
         self._perm, self._pos = None, 0
         self._noise_rng = xp.random.default_rng(_seed(config.seed, 3))
-        self._w_starts = np.array([s[0] for s in net.w_slices])
+        self._w_starts = net.segment_starts  # W_0, b_0, W_1, ...: the even segments are the weights
+        self._w_only = slice(0, 2 * net.n_layers, 2)
         self._probe_work = xp.empty_like(net.grad)
 
         self.step_count = 0
@@ -146,8 +147,10 @@ class Simulation:
                 x, y = self._next_batch()
                 loss = self._forward_backward(x, y, self._noise_rng, update_stats=True, reuse=True)
                 if self._probe_grad_norms:
-                    self._hist_gn.append(segment_sq_sums(xp, net.grad, self._w_starts, self._probe_work))
+                    self._hist_gn.append(segment_sq_sums(xp, net.grad, self._w_starts, self._probe_work)[self._w_only])
                 grad = net.grad
+                if cfg.weight_decay or cfg.clip_norm:
+                    grad = grad.copy()  # net.grad stays dL/dtheta for the probes
                 if cfg.weight_decay:
                     grad += cfg.weight_decay * net.theta
                 if cfg.clip_norm:
@@ -176,6 +179,10 @@ class Simulation:
         if bad.any():
             self.diverged = True
             self.diverged_at = self._hist_steps[first + int(np.argmax(bad))]
+            # the steps after the first bad one only pushed NaNs around: forget them
+            keep = len(self._hist_steps) - (self._hist_steps[-1] - self.diverged_at)
+            del self._hist_steps[keep:], self._hist_loss[keep:], self._hist_gn[keep:]
+            self.step_count = self.diverged_at + 1
 
     # --------------------------------------------------------------------------- measuring
     def _ensure_probes(self):
@@ -212,8 +219,8 @@ class Simulation:
             sq = to_numpy(segment_sq_sums(xp, net.grad, net.segment_starts))
             grad_norms = np.sqrt(sq[0:2 * net.n_layers:2]).astype(np.float64)
             bias_norms = np.sqrt(sq[1:2 * net.n_layers:2]).astype(np.float64)
-            upd = to_numpy(segment_sq_sums(xp, self.optimizer.update, self._w_starts))
-            wsq = to_numpy(segment_sq_sums(xp, net.theta, self._w_starts))
+            upd = to_numpy(segment_sq_sums(xp, self.optimizer.update, self._w_starts))[self._w_only]
+            wsq = to_numpy(segment_sq_sums(xp, net.theta, self._w_starts))[self._w_only]
             update_ratios = np.where(wsq > 0, np.sqrt(upd / np.where(wsq > 0, wsq, 1)), 0.0)
             signal_norms = np.array([float(xp.sqrt(xp.vdot(s, s))) for s in net.signals])
             stats = unit_statistics(net)
