@@ -7,7 +7,7 @@ timer takes the worker's latest frame at ~30 Hz and hands its snapshot to the vi
 from __future__ import annotations
 
 import math
-from pathlib import Path
+import time
 
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt
@@ -49,7 +49,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if settings is not None and settings.contains("ui/geometry"):
             self.restoreGeometry(settings.value("ui/geometry"))
         self._timer = QtCore.QTimer(self)
-        self._timer.setInterval(int(1000 / DISPLAY_HZ))
+        self._min_interval_ms = int(1000 / DISPLAY_HZ)
+        self._timer.setInterval(self._min_interval_ms)
         self._timer.timeout.connect(self._on_display_tick)
 
     # ------------------------------------------------------------------ light skeleton
@@ -181,8 +182,6 @@ class MainWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ heavy part, after first show
     def finish_setup(self, config=None, preset: str | None = None):
         """Import the engine and pyqtgraph, build controls and views, start the worker."""
-        import pyqtgraph as pg
-        pg.setConfigOptions(antialias=True)
         from engine.config import Config
         from gui import settings as gs
         from gui.controls import ControlPanel, TransportBar
@@ -211,6 +210,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._install_graph()
 
         self.runner = SimulationRunner(self._factory, parent=self)
+        for chart in (*self.gradients.charts, *self.training.charts):
+            chart.paint_guard = self.runner.frame_guard
         self.controls.sigConfigChanged.connect(self._on_config_chosen)
         self.transport.sigPlay.connect(self.runner.play)
         self.transport.sigPause.connect(self.runner.pause)
@@ -220,7 +221,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runner.sigRunningChanged.connect(self.transport.set_running)
         self.runner.sigError.connect(self._on_worker_error)
         self.runner.sigConfigRejected.connect(self._on_config_rejected)
-        self.runner.sigBuilt.connect(self._on_built)
         if self.settings is not None:
             self.transport.set_steps_per_frame(self.settings.value("run/steps_per_frame", 0, type=int))
             if self.settings.contains("ui/state"):
@@ -257,9 +257,6 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_reset(self):
         self._hide_banner()
         self.runner.reset()
-
-    def _on_built(self, config):
-        self.config = config
 
     def _on_config_rejected(self, config):
         self.config = config
@@ -310,6 +307,20 @@ class MainWindow(QtWidgets.QMainWindow):
         frame = self.runner.take_latest() if self.runner is not None else None
         if frame is None:
             return
+        from gui.views.charts import repaint_views  # loaded by finish_setup; a dict lookup here
+        t0 = time.perf_counter()
+        with self.runner.frame_guard():
+            self._show_frame(frame)
+            # Paint the graph now, while training waits, not later beside a training chunk (both
+            # threads need the GIL, and Qt hands it over on every call). Charts paint in their own events.
+            if self.graph is not None and self.graph.isVisible():
+                repaint_views(self.graph)
+        # Keep the GUI thread at most about half busy so input and timers stay responsive.
+        cost_ms = (time.perf_counter() - t0) * 1000
+        self._timer.setInterval(max(self._min_interval_ms, min(int(2 * cost_ms), 250)))
+
+    def _show_frame(self, frame):
+        """Hand a frame to every view (they draw into their scenes; painting follows)."""
         snapshot = frame.snapshot
         if frame.generation != self._generation:
             self._generation = frame.generation

@@ -8,7 +8,9 @@ the charts.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import threading
 import time
 import traceback
@@ -20,7 +22,8 @@ from PySide6 import QtCore
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 FRAME_S = 1 / 60          # paced speeds train `steps_per_frame` steps once per display frame
-MAX_CHUNK_S = 0.02        # at "max" speed one chunk trains about this long, then yields
+MAX_CHUNK_S = float(os.environ.get("CHUNK", "0.01"))  # at "max" speed one chunk trains about this long
+GUI_WAIT_S = float(os.environ.get("GUIWAIT", "0.1"))    # longest a chunk waits for the GUI to finish a frame
 BOUNDARY_EVERY_S = 0.1    # decision-boundary grid refresh while training
 BOUNDARY_RESOLUTION = 64
 
@@ -100,6 +103,11 @@ class SimulationWorker(QObject):
         self._steps_per_frame = 0            # 0 = as fast as possible
         self._chunk = 1
         self._timer: QTimer | None = None
+        # Cleared by the GUI while it draws a frame. Both threads need the GIL, and Qt releases it on
+        # every call, so a training chunk running beside a frame makes the frame several times slower;
+        # chunks wait for the frame instead (at most GUI_WAIT_S).
+        self.gui_idle = threading.Event()
+        self.gui_idle.set()
 
     # ------------------------------------------------------------------ called from the GUI thread
     def take_latest(self) -> Frame | None:
@@ -165,6 +173,9 @@ class SimulationWorker(QObject):
     def shutdown(self):
         self._set_running(False)
         self._sim = None
+        if self._timer is not None:
+            self._timer.setParent(None)   # dropped here, so it is deleted in the thread that owns it
+            self._timer = None
         QThread.currentThread().quit()
 
     # ------------------------------------------------------------------ internals
@@ -217,6 +228,7 @@ class SimulationWorker(QObject):
         self._chunk = int(min(max(1, MAX_CHUNK_S / max(per_step, 1e-7)), 10_000))
 
     def _train(self, n: int):
+        self.gui_idle.wait(GUI_WAIT_S)
         try:
             snapshot = self._sim.step(n)
             if self._data is not None and self._data.is_2d and (
@@ -308,9 +320,26 @@ class SimulationRunner(QObject):
     def take_latest(self) -> Frame | None:
         return self.worker.take_latest()
 
-    def shutdown(self, timeout_ms: int = 5000):
+    def begin_frame(self):
+        """The GUI starts drawing: training chunks hold off until ``end_frame``."""
+        self.worker.gui_idle.clear()
+
+    def end_frame(self):
+        self.worker.gui_idle.set()
+
+    @contextlib.contextmanager
+    def frame_guard(self):
+        """``with runner.frame_guard(): draw()`` — training waits while the GUI draws."""
+        self.begin_frame()
+        try:
+            yield
+        finally:
+            self.end_frame()
+
+    def shutdown(self):
+        """Stop training and the thread; waits for a step in progress (one step of the largest
+        network can take seconds, and killing the thread mid-step would be unsafe)."""
+        self.end_frame()
         if self.thread.isRunning():
             self._sigShutdown.emit()
-            if not self.thread.wait(timeout_ms):
-                self.thread.terminate()
-                self.thread.wait()
+            self.thread.wait()

@@ -7,7 +7,9 @@ values become NaN and break the line) and the axis labels the ticks as powers of
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -56,6 +58,22 @@ def faint(color, alpha: int = 70) -> QtGui.QColor:
     return c
 
 
+def blend(color, background, share: float = 0.35) -> QtGui.QColor:
+    """An opaque colour ``share`` of the way from ``background`` to ``color`` (cheaper than alpha)."""
+    c, b = QtGui.QColor(color), QtGui.QColor(background)
+    return QtGui.QColor.fromRgbF(*(b_ + share * (c_ - b_) for c_, b_ in
+                                   zip((c.redF(), c.greenF(), c.blueF()), (b.redF(), b.greenF(), b.blueF()))))
+
+
+def fixed_label(lines: int = 2, pt: int = FONT_PT, bold: bool = False) -> QtWidgets.QLabel:
+    """A word-wrapped label of constant height: new text never re-lays out (and repaints) the plots."""
+    label = QtWidgets.QLabel()
+    label.setFont(_font(pt, bold))
+    label.setWordWrap(True)
+    label.setFixedHeight(QtGui.QFontMetrics(label.font()).lineSpacing() * lines + 4)
+    return label
+
+
 def depth_colors(n: int, theme_name: str) -> list[QtGui.QColor]:
     """One colour per layer, input side first, from viridis (colour-blind-safe, ordered by lightness).
 
@@ -79,8 +97,20 @@ def _font(pt: int = FONT_PT, bold: bool = False) -> QtGui.QFont:
     return f
 
 
+def repaint_views(widget: QtWidgets.QWidget) -> None:
+    """Paint every graphics view inside ``widget`` now (QWidget.repaint does not reach a viewport)."""
+    for view in widget.findChildren(QtWidgets.QGraphicsView):
+        if view.isVisible():
+            view.viewport().repaint()
+
+
 class ChartBase(QtWidgets.QWidget):
     """A widget holding one or more pyqtgraph plots that share styling and theme handling."""
+
+    # Redraw at most this often; the data are still taken every frame. A chart repaint costs
+    # 10-25 ms on 2 cores (axes, thick lines), so charts run at 5-10 Hz and the network graph,
+    # the centre of attention, keeps the display rate.
+    min_interval_s = 0.2
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -88,6 +118,11 @@ class ChartBase(QtWidgets.QWidget):
         self._plots: list[pg.PlotWidget] = []
         self._legends: list[pg.LegendItem] = []
         self._dirty = False
+        self._last_draw = -math.inf
+        self.paint_guard = contextlib.nullcontext   # the window sets its "training, hold on" guard
+        self._later = QtCore.QTimer(self)       # throttled charts draw the newest data a bit later
+        self._later.setSingleShot(True)
+        self._later.timeout.connect(self._redraw_if_dirty)
 
     def make_plot(self, title: str, xlabel: str, ylabel: str, log_y: bool = False) -> pg.PlotWidget:
         pw = pg.PlotWidget()
@@ -139,16 +174,26 @@ class ChartBase(QtWidgets.QWidget):
         """Recolour data items after a theme change (subclasses)."""
 
     def set_snapshot(self, snapshot) -> None:
+        """Take the snapshot's data now; redraw and paint in an event of their own, at most every
+        ``min_interval_s``, so no single pass of the event loop draws every chart at once."""
         self.ingest(snapshot)
         self._dirty = True
-        if self.isVisible():
-            self.redraw()
+        if self.isVisible() and not self._later.isActive():
+            wait = self._last_draw + self.min_interval_s - time.perf_counter()
+            self._later.start(max(0, int(wait * 1000)))
+
+    def _redraw_if_dirty(self):
+        if self._dirty and self.isVisible():
+            with self.paint_guard():
+                self.redraw()
+                repaint_views(self)
 
     def ingest(self, snapshot) -> None:
         """Take what this chart needs from the snapshot (always, even when hidden)."""
 
     def redraw(self) -> None:
         self._dirty = False
+        self._last_draw = time.perf_counter()
 
     def clear(self) -> None:
         """Forget the previous run."""
@@ -156,10 +201,26 @@ class ChartBase(QtWidgets.QWidget):
     def showEvent(self, event):
         super().showEvent(event)
         if self._dirty:
-            self.redraw()
+            self._later.start(0)
 
     def _palette(self):
         return theme(self._theme)
+
+
+def set_view_range(plot: pg.PlotWidget, x: np.ndarray, y: np.ndarray, y_floor: float | None = None) -> None:
+    """Set the range from the data here, not by auto-range during paint (which dirties the plot
+    again and costs a second, unguarded paint)."""
+    fx, fy = x[np.isfinite(x)], y[np.isfinite(y)]
+    if not fx.size or not fy.size:
+        return
+    lo = float(fy.min()) if y_floor is None else y_floor
+    hi = float(fy.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    x0, x1 = float(fx.min()), float(fx.max())
+    if x1 <= x0:
+        x1 = x0 + 1
+    plot.setRange(xRange=(x0, x1), yRange=(lo, hi), padding=0.03)
 
 
 class _History:
@@ -220,9 +281,7 @@ class GradientHistoryChart(ChartBase):
         self.plot = self.make_plot("Gradient norm per layer ‖∂L/∂W‖", "step", "‖∂L/∂W‖", log_y=True)
         self.legend = self.add_legend(self.plot)
         layout.addWidget(self.plot)
-        self.note = QtWidgets.QLabel()
-        self.note.setWordWrap(True)   # long text must not widen the window
-        self.note.setFont(_font())
+        self.note = fixed_label()
         layout.addWidget(self.note)
         self._history: _History | None = None
         self._curves: list[pg.PlotDataItem] = []   # smoothed, thick, in the legend
@@ -263,7 +322,7 @@ class GradientHistoryChart(ChartBase):
         colors = depth_colors(len(self._curves), self._theme)
         for curve, raw, color in zip(self._curves, self._raw, colors):
             curve.setPen(pg.mkPen(color, width=LINE_W))
-            raw.setPen(pg.mkPen(faint(color), width=1))
+            raw.setPen(pg.mkPen(blend(color, self._palette()["background"]), width=1))
 
     def redraw(self):
         super().redraw()
@@ -276,24 +335,28 @@ class GradientHistoryChart(ChartBase):
         for i, (curve, raw) in enumerate(zip(self._curves, self._raw)):
             raw.setData(steps, logs[:, i])
             curve.setData(mean_steps, means[:, i])
+        set_view_range(self.plot, steps, logs)
 
 
 class GradientFlowBars(ChartBase):
     """The current ||dL/dW_l|| and ||dL/da_l|| per layer, side by side on a log scale."""
 
+    min_interval_s = 0.1
+
     def __init__(self, parent=None):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plot = self.make_plot("Gradient flow now (input → output)", "weight layer", "norm", log_y=True)
-        self.legend = self.add_legend(self.plot, offset=(10, 10))
-        self.grad_bars = pg.BarGraphItem(x=[], height=[], width=0.38, y0=0, name="‖∂L/∂W‖ weights")
-        self.signal_bars = pg.BarGraphItem(x=[], height=[], width=0.38, y0=0, name="‖∂L/∂a‖ pre-activations")
-        self.plot.addItem(self.grad_bars)     # named items join the legend themselves
+        # The title is the legend: a legend box would sit on the bars in a narrow dock.
+        self.plot = self.make_plot(
+            f"Gradient flow now: <span style='color:{OKABE_ITO['sky_blue']}'>‖∂L/∂W‖ weights</span>"
+            f" · <span style='color:{OKABE_ITO['orange']}'>‖∂L/∂a‖ pre-activations</span>",
+            "weight layer (input → output)", "norm", log_y=True)
+        self.grad_bars = pg.BarGraphItem(x=[], height=[], width=0.38, y0=0)
+        self.signal_bars = pg.BarGraphItem(x=[], height=[], width=0.38, y0=0)
+        self.plot.addItem(self.grad_bars)
         self.plot.addItem(self.signal_bars)
-        self.ratio_label = QtWidgets.QLabel()
-        self.ratio_label.setWordWrap(True)
-        self.ratio_label.setFont(_font(FONT_PT + 2, bold=True))
+        self.ratio_label = fixed_label(pt=FONT_PT + 2, bold=True)
         layout.addWidget(self.plot)
         layout.addWidget(self.ratio_label)
         self._snapshot = None
@@ -342,6 +405,8 @@ def _sample(a: np.ndarray) -> np.ndarray:
 class HistogramPanel(ChartBase):
     """Histograms of activations h_l and of log10|dL/dW_l| per layer: all layers overlaid, or one."""
 
+    min_interval_s = 0.3
+
     def __init__(self, parent=None):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
@@ -363,18 +428,17 @@ class HistogramPanel(ChartBase):
         plots.addWidget(self.grad_plot)
         layout.addLayout(plots, 1)
         self._snapshot = None
-        self._curves: list[pg.PlotDataItem] = []
+        self._items = {self.act_plot: [], self.grad_plot: []}   # reused curves, one per layer drawn
+
+    @property
+    def _curves(self) -> list[pg.PlotDataItem]:
+        return [c for items in self._items.values() for c in items if c.isVisible()]
 
     def clear(self):
         self._snapshot = None
-        self._remove_curves()
-
-    def _remove_curves(self):
-        for plot in (self.act_plot, self.grad_plot):
-            for c in self._curves:
-                if c in plot.getPlotItem().items:
-                    plot.removeItem(c)
-        self._curves = []
+        for items in self._items.values():
+            for c in items:
+                c.hide()
 
     def ingest(self, snapshot):
         self._snapshot = snapshot
@@ -391,7 +455,6 @@ class HistogramPanel(ChartBase):
 
     def redraw(self):
         super().redraw()
-        self._remove_curves()
         s = self._snapshot
         if s is None:
             return
@@ -402,27 +465,37 @@ class HistogramPanel(ChartBase):
         grads = [log10_or_nan(_sample(g)) for g in s.edge_grads]      # weight layers: W_1 .. W_L
         layers = range(L) if chosen == -1 else [chosen]
         self._draw(self.act_plot, {i: acts[i] for i in layers if i < len(acts)}, colors)
-        self._draw(self.grad_plot, {i: grads[i][np.isfinite(grads[i])] for i in layers}, colors)
+        self._draw(self.grad_plot, {i: grads[i] for i in layers}, colors)
 
     def _draw(self, plot, data: dict[int, np.ndarray], colors):
-        values = [v for v in data.values() if v.size]
-        if not values:
+        data = {i: v[np.isfinite(v)] for i, v in data.items()}   # a diverged run has NaN/Inf
+        data = {i: v for i, v in data.items() if v.size}
+        items = self._items[plot]
+        while len(items) < len(data):
+            items.append(plot.plot(stepMode="center"))
+        for c in items[len(data):]:
+            c.hide()
+        if not data:
             return
-        allv = np.concatenate(values)
+        allv = np.concatenate(list(data.values()))
         lo, hi = float(allv.min()), float(allv.max())
         if hi <= lo:
             lo, hi = lo - 0.5, hi + 0.5
         edges = np.linspace(lo, hi, 41)
         single = len(data) == 1
-        for i, v in data.items():
+        top = 0.0
+        for curve, (i, v) in zip(items, data.items()):
             counts, _ = np.histogram(v, bins=edges)
-            share = 100.0 * counts / max(v.size, 1)
-            color = colors[i]
-            fill = QtGui.QColor(color)
-            fill.setAlpha(90 if single else 0)
-            curve = plot.plot(edges, share, stepMode="center", pen=pg.mkPen(color, width=LINE_W),
-                              fillLevel=0 if single else None, brush=fill if single else None)
-            self._curves.append(curve)
+            fill = QtGui.QColor(colors[i])
+            fill.setAlpha(90)
+            curve.setPen(pg.mkPen(colors[i], width=LINE_W))
+            curve.setFillLevel(0 if single else None)
+            curve.setBrush(fill if single else None)
+            share = 100.0 * counts / v.size
+            top = max(top, float(share.max()))
+            curve.setData(edges, share)
+            curve.show()
+        set_view_range(plot, edges, np.array([top]), y_floor=0.0)
 
 
 class LossChart(ChartBase):
@@ -432,20 +505,21 @@ class LossChart(ChartBase):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plot = self.make_plot("Loss", "step", "loss", log_y=True)
-        self.legend = self.add_legend(self.plot)
+        self.plot = self.make_plot(
+            f"Loss: <span style='color:{OKABE_ITO['sky_blue']}'>train (batch; thick = mean)</span>"
+            f" · <span style='color:{OKABE_ITO['orange']}'>test</span>", "step", "loss", log_y=True)
         self.train_raw = self.plot.plot(connect="finite")
         self.train_raw.setDownsampling(auto=True, method="peak")
         self.train_raw.setClipToView(True)
-        self.train_curve = self.plot.plot(name="train (batch, mean)", connect="finite")
-        self.test_curve = self.plot.plot(name="test", connect="finite", symbol="o", symbolSize=7)
+        self.train_curve = self.plot.plot(connect="finite")
+        self.test_curve = self.plot.plot(connect="finite", symbol="o", symbolSize=7)
         layout.addWidget(self.plot)
         self.clear()
         self.restyle()
 
     def restyle(self):
         self.train_curve.setPen(pg.mkPen(OKABE_ITO["sky_blue"], width=LINE_W))
-        self.train_raw.setPen(pg.mkPen(faint(OKABE_ITO["sky_blue"]), width=1))
+        self.train_raw.setPen(pg.mkPen(blend(OKABE_ITO["sky_blue"], self._palette()["background"]), width=1))
         test = OKABE_ITO["orange"]
         self.test_curve.setPen(pg.mkPen(test, width=LINE_W, style=QtCore.Qt.DashLine))
         self.test_curve.setSymbolBrush(pg.mkBrush(test))
@@ -473,6 +547,8 @@ class LossChart(ChartBase):
         self.train_raw.setData(steps, logs[:, 0])
         mean_steps, means = bucket_means(steps, logs)
         self.train_curve.setData(mean_steps, means[:, 0])
+        test_logs = log10_or_nan(self._test.values[: self._test.n, 0])
+        set_view_range(self.plot, steps, np.concatenate([logs[:, 0], test_logs]))
         s = self._test
         self.test_curve.setData(s.steps[: s.n], log10_or_nan(s.values[: s.n, 0]))
 
@@ -561,6 +637,23 @@ class DecisionBoundaryView(ChartBase):
         self.image.setRect(QtCore.QRectF(x0, y0, x1 - x0, y1 - y0))
 
 
+class AdaptiveSplitter(QtWidgets.QSplitter):
+    """Side by side when the space is wide, stacked when it is tall (docks get narrow at 1920 px)."""
+
+    def __init__(self, wide_ratio: float = 1.4, parent=None):
+        super().__init__(QtCore.Qt.Horizontal, parent)
+        self.wide_ratio = wide_ratio
+        self.setChildrenCollapsible(False)
+
+    def resizeEvent(self, event):
+        size = event.size()
+        wanted = QtCore.Qt.Horizontal if size.width() > self.wide_ratio * size.height() else QtCore.Qt.Vertical
+        if wanted != self.orientation():
+            self.setOrientation(wanted)
+            self.setSizes([1] * self.count())   # equal shares after a flip
+        super().resizeEvent(event)
+
+
 class GradientChartsView(QtWidgets.QWidget):
     """The "Gradients" tab: norm history and flow bars on top, histograms below."""
 
@@ -570,12 +663,14 @@ class GradientChartsView(QtWidgets.QWidget):
         self.bars = GradientFlowBars()
         self.histograms = HistogramPanel()
         split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
-        top = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
+        split.setChildrenCollapsible(False)
+        top = AdaptiveSplitter(wide_ratio=1.6)
         top.addWidget(self.history)
         top.addWidget(self.bars)
-        top.setSizes([600, 400])
         split.addWidget(top)
         split.addWidget(self.histograms)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 1)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
@@ -601,7 +696,7 @@ class TrainingView(QtWidgets.QWidget):
         super().__init__(parent)
         self.loss = LossChart()
         self.boundary = DecisionBoundaryView()
-        split = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
+        split = AdaptiveSplitter()
         split.addWidget(self.loss)
         split.addWidget(self.boundary)
         layout = QtWidgets.QVBoxLayout(self)

@@ -1,0 +1,227 @@
+"""The whole window: controls reach the worker, frames reach the views, divergence, settings, start-up."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6 import QtWidgets
+
+from engine import Config
+from engine.presets import load_preset
+from gui.main_window import MainWindow
+from gui.settings import open_settings
+from tests.gui.fakes_window import fake_factory
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = Config(depth=3, width=8, n_samples=200)
+
+
+@pytest.fixture
+def make_window(qtbot):
+    def make(factory=None, config=SMALL, preset=None, theme="dark"):
+        window = MainWindow(settings=open_settings(), factory=factory, theme_name=theme)
+        qtbot.addWidget(window)          # closed at teardown: closeEvent stops the worker thread
+        window.resize(1600, 900)
+        window.show()
+        window.finish_setup(config=config, preset=preset)
+        return window
+    return make
+
+
+def steps_shown(window) -> int:
+    h = window.gradients.history._history
+    return 0 if h is None else h.n
+
+
+def play(qtbot, window):
+    window.transport.play_action.trigger()
+    qtbot.waitUntil(lambda: window.runner.worker._running, timeout=10_000)
+
+
+def test_window_opens_with_its_views(qtbot, make_window):
+    window = make_window()
+    assert window.isVisible() and window.windowTitle() == "Gradient Flow Lab"
+    assert {"Gradients", "Training", "Activation"} <= set(window._view_docks)
+    qtbot.waitUntil(lambda: window.status_labels["step"].text() == "step 0", timeout=10_000)
+    assert "numpy" in window.status_labels["backend"].text()
+
+
+def test_add_view_tab_hosts_a_view_and_forwards_theme_config_snapshots(qtbot, make_window):
+    class SurfaceStub(QtWidgets.QLabel):
+        def __init__(self):
+            super().__init__("surface")
+            self.calls = []
+
+        def set_theme(self, name):
+            self.calls.append(("theme", name))
+
+        def set_config(self, config):
+            self.calls.append(("config", config))
+
+        def set_snapshot(self, snapshot):
+            self.calls.append(("snapshot", snapshot.step))
+
+    window = make_window()
+    stub = SurfaceStub()
+    dock = window.add_view_tab("Loss surface", stub)
+    assert dock.widget() is stub
+    qtbot.waitUntil(lambda: window._view_docks["Gradients"] in window.tabifiedDockWidgets(dock))
+    assert ("theme", "dark") in stub.calls and ("config", SMALL) in stub.calls
+    dock.raise_()
+    window.set_theme("light")
+    assert ("theme", "light") in stub.calls
+    play(qtbot, window)
+    qtbot.waitUntil(lambda: any(c[0] == "snapshot" for c in stub.calls), timeout=10_000)
+
+
+def test_changing_a_control_changes_the_config_the_worker_gets(qtbot, make_window):
+    window = make_window()
+    qtbot.waitUntil(lambda: window.runner.worker._config == SMALL, timeout=10_000)
+    # the first build's sigBuilt may still be queued: wait for the one with the new value
+    with qtbot.waitSignal(window.runner.sigBuilt, timeout=10_000, check_params_cb=lambda c: c.depth == 5):
+        window.controls.widget_for("depth").setValue(5)
+    assert window.runner.worker._config == SMALL.replace(depth=5) == window.config
+    combo = window.controls.widget_for("activation")
+    with qtbot.waitSignal(window.runner.sigBuilt, timeout=10_000, check_params_cb=lambda c: c.activation == "relu"):
+        combo.setCurrentIndex(combo.findData("relu"))
+    assert "ReLU" in window.activation.title.text()
+
+
+def test_invalid_combination_shows_the_message_and_keeps_the_old_config(qtbot, make_window):
+    window = make_window()
+    qtbot.waitUntil(lambda: window.runner.worker._config == SMALL, timeout=10_000)
+    combo = window.controls.widget_for("dataset")
+    combo.setCurrentIndex(combo.findData("sine"))           # bce on a regression set: refused
+    qtbot.waitUntil(lambda: "invalid value for 'loss'" in window.statusBar().currentMessage(), timeout=10_000)
+    qtbot.waitUntil(lambda: window.controls.config == SMALL, timeout=10_000)
+    assert window.runner.worker._config == SMALL
+    assert window.controls.config == SMALL and combo.currentData() == SMALL.dataset
+    assert "invalid value for 'loss'" in window.controls.error_label.text()
+    assert "invalid value for 'loss'" in window.statusBar().currentMessage()
+
+
+def test_play_produces_snapshots_and_the_views_update(qtbot, make_window):
+    window = make_window()
+    play(qtbot, window)
+    qtbot.waitUntil(lambda: steps_shown(window) > 50, timeout=20_000)
+    assert window.training.loss._train.n > 50
+    assert window.graph.snapshot() is not None and window.graph.snapshot().step > 0
+    window._view_docks["Training"].raise_()              # hidden tabs draw when shown
+    qtbot.waitUntil(lambda: window.training.boundary.image.image is not None, timeout=10_000)
+    assert window.status_labels["speed"].text().endswith("steps/s")
+    window.transport.play_action.trigger()           # pause
+    qtbot.waitUntil(lambda: not window.runner.worker._running, timeout=10_000)
+
+
+def test_reset_and_preset_switching_while_training(qtbot, make_window):
+    window = make_window()
+    play(qtbot, window)
+    qtbot.waitUntil(lambda: steps_shown(window) > 20, timeout=20_000)
+    generation = window._generation
+    window.transport.reset_action.trigger()
+    qtbot.waitUntil(lambda: window._generation > generation and steps_shown(window) > 5, timeout=20_000)
+    assert window.runner.worker._running
+    preset = load_preset("relu-fix")
+    with qtbot.waitSignal(window.runner.sigBuilt, timeout=10_000, check_params_cb=lambda c: c == preset.config):
+        assert window.controls.choose_preset("relu-fix")
+    assert window.controls.preset_caption.text() == preset.caption
+    qtbot.waitUntil(lambda: window.gradients.history._history is not None
+                    and window.gradients.history._history.columns == preset.config.n_weight_layers
+                    and steps_shown(window) > 5, timeout=20_000)
+    assert window.runner.worker._running
+
+
+def test_a_diverging_config_shows_the_banner_and_pauses(qtbot, make_window):
+    window = make_window(config=load_preset("exploding").config)
+    window.transport.play_action.trigger()          # diverges at once: no time to see it running
+    qtbot.waitUntil(lambda: window.diverged_banner_visible, timeout=20_000)
+    assert window.banner.text().startswith("Diverged at step 1: loss became NaN/Inf")
+    qtbot.waitUntil(lambda: not window.runner.worker._running, timeout=10_000)
+    assert not window.transport.play_action.isChecked()
+    window.transport.reset_action.trigger()
+    qtbot.waitUntil(lambda: not window.diverged_banner_visible, timeout=10_000)
+
+
+def test_a_late_divergence_keeps_the_history(qtbot, make_window):
+    window = make_window(factory=fake_factory(diverge_at=60, step_delay=0.001))
+    window.transport.play_action.trigger()
+    qtbot.waitUntil(lambda: window.diverged_banner_visible, timeout=20_000)
+    assert "Diverged at step 60" in window.banner.text()
+    assert steps_shown(window) >= 59 and window.training.loss._train.n >= 59
+    assert not window.runner.worker._running
+
+
+def test_layout_theme_and_config_are_remembered(qtbot, make_window):
+    first = make_window(theme="light")
+    with qtbot.waitSignal(first.runner.sigBuilt, timeout=10_000, check_params_cb=lambda c: c.seed == 42):
+        first.controls.widget_for("seed").setValue(42)
+    first.close()
+    settings = open_settings()
+    assert Path(settings.fileName()).parent == Path(os.environ["GRADIENT_FLOW_LAB_SETTINGS_DIR"])
+    second = MainWindow(settings=settings)
+    qtbot.addWidget(second)
+    second.finish_setup()
+    assert second.controls.config.seed == 42 and second.controls.config.depth == SMALL.depth
+    assert second.theme_name == "light"
+
+
+def test_open_and_save_config_toml(qtbot, make_window, tmp_path):
+    window = make_window()
+    path = tmp_path / "run.toml"
+    assert window.save_config(path)
+    assert Config.load(path) == SMALL
+    other = SMALL.replace(lr=0.02, activation="elu")
+    other.save(path)
+    with qtbot.waitSignal(window.runner.sigBuilt, timeout=10_000, check_params_cb=lambda c: c == other):
+        assert window.open_config(path)
+    assert window.controls.config == other
+    bad = tmp_path / "bad.toml"
+    bad.write_text("depth = 0\n")
+    assert not window.open_config(bad)
+    assert window.controls.config == other
+    assert "invalid value for 'depth'" in window.controls.error_label.text()
+
+
+def test_export_png_of_each_view(qtbot, make_window, tmp_path):
+    window = make_window()
+    for title in window._view_docks:
+        path = tmp_path / f"{title}.png"
+        assert window.export_png(window.view_widget(title), path)
+        assert path.stat().st_size > 1000
+    assert window.export_png(window, tmp_path / "window.png")
+
+
+def test_hundreds_of_live_frames(qtbot, make_window):
+    """Catches Qt bindings that crash under live drawing (PySide6 6.12.0 on Python 3.11: none_dealloc)."""
+    window = make_window(config=Config(depth=4, width=16))
+    window._timer.setInterval(2)
+    frames = []
+    window.sigFrameShown.connect(lambda s: frames.append(s.step))
+    play(qtbot, window)
+    docks = list(window._view_docks.values())
+    def enough():
+        docks[len(frames) // 50 % len(docks)].raise_()     # every view gets drawn live
+        return len(frames) >= 300
+    qtbot.waitUntil(enough, timeout=60_000)
+    assert frames == sorted(frames)
+
+
+def run_app(args, env_extra, tmp_path, timeout=60):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               GRADIENT_FLOW_LAB_SETTINGS_DIR=str(tmp_path / "settings"), **env_extra)
+    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_main_py_without_arguments_opens_the_app_and_exits_cleanly(tmp_path):
+    result = run_app([], {"GRADIENT_FLOW_LAB_QUIT_AFTER_MS": "2500"}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "settings" / "gradient-flow-lab.ini").exists()   # saved on close
+
+
+def test_gui_subcommand_plays_reports_startup_and_quits(tmp_path):
+    result = run_app(["gui", "--play", "--report-startup", "--quit-after", "3000"], {}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "startup: window shown" in result.stdout
+    assert "views and worker ready" in result.stdout

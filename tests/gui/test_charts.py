@@ -1,0 +1,146 @@
+"""Gradient and training charts, and the activation panel, fed with fake snapshots."""
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from engine import Config
+from engine.activations import ACTIVATIONS
+from gui.views.activation_panel import ActivationPanel, fact_lines
+from gui.views.charts import (GradientChartsView, TrainingView, bucket_means, depth_colors, log10_or_nan)
+from gui.worker import DataInfo
+
+
+def with_history(snapshot, first: int, k: int, value=0.5):
+    L = snapshot.n_weight_layers
+    steps = np.arange(first, first + k)
+    return dataclasses.replace(
+        snapshot, step=first + k, history_steps=steps, history_loss=np.full(k, value),
+        history_grad_norms=np.tile(snapshot.grad_norms, (k, 1)))
+
+
+@pytest.fixture
+def gradients(qtbot):
+    view = GradientChartsView()
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show()
+    view.set_theme("dark")
+    return view
+
+
+def drawn(qtbot, *charts):
+    """Charts redraw in an event of their own (throttled): wait for it."""
+    qtbot.waitUntil(lambda: not any(c._dirty for c in charts), timeout=5_000)
+
+
+def test_log_helpers_never_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = log10_or_nan([0.0, -1.0, np.nan, np.inf, 100.0])
+        steps, means = bucket_means(np.arange(1000.0), np.full((1000, 2), np.nan))
+    assert np.isnan(out[:4]).all() and out[4] == 2.0
+    assert len(steps) == 200 and np.isnan(means).all()
+
+
+def test_depth_colors_are_ordered_and_theme_aware():
+    dark, light = depth_colors(5, "dark"), depth_colors(5, "light")
+    assert len(dark) == 5 and dark[0] != light[0]
+    luminance = [0.2126 * c.redF() + 0.7152 * c.greenF() + 0.0722 * c.blueF() for c in dark]
+    assert luminance == sorted(luminance)        # viridis: input side dark, output side light
+
+
+def test_history_chart_keeps_every_step_across_frames(qtbot, gradients, make_snapshot):
+    snap = make_snapshot((2, 8, 8, 1))
+    gradients.set_snapshot(snap)                       # step 0: its current norms
+    gradients.set_snapshot(with_history(snap, 0, 40))  # overlapping step 0 is not repeated
+    gradients.set_snapshot(with_history(snap, 40, 60))
+    drawn(qtbot, gradients.history)
+    h = gradients.history._history
+    assert h.n == 100 and h.steps[: h.n].tolist() == list(range(100))
+    raw = gradients.history._raw[0]
+    assert len(raw.getData()[0]) == 100
+    assert np.allclose(raw.getData()[1], np.log10(snap.grad_norms[0]))
+    assert len(gradients.history._curves) == 3
+
+
+def test_flow_bars_and_histograms(qtbot, gradients, make_snapshot):
+    snap = make_snapshot((2, 16, 16, 16, 1), fade=100)
+    gradients.set_snapshot(snap)
+    drawn(qtbot, *gradients.charts)
+    bars = gradients.bars
+    heights = bars.grad_bars.opts["height"] + bars.grad_bars.opts["y0"]
+    assert np.allclose(heights, np.log10(snap.grad_norms))
+    assert "vanishing" in bars.ratio_label.text()
+    hist = gradients.histograms
+    assert hist.layer_combo.count() == snap.n_weight_layers + 1
+    assert len(hist._curves) == 3 + 4          # activations of 3 hidden layers + gradients of 4 layers
+    hist.layer_combo.setCurrentIndex(2)
+    assert len(hist._curves) == 2
+
+
+def test_hidden_charts_collect_but_draw_later(qtbot, make_snapshot):
+    view = GradientChartsView()
+    qtbot.addWidget(view)
+    snap = make_snapshot((2, 4, 1))
+    view.set_snapshot(with_history(snap, 0, 10))
+    assert view.history._history.n == 10 and len(view.history._raw[0].getData()[0] or []) == 0
+    view.show()
+    drawn(qtbot, view.history)
+    assert len(view.history._raw[0].getData()[0]) == 10
+
+
+def test_new_run_clears_the_charts(gradients, make_snapshot):
+    gradients.set_snapshot(with_history(make_snapshot((2, 8, 1)), 0, 10))
+    gradients.clear()
+    gradients.set_snapshot(make_snapshot((2, 8, 8, 8, 1)))
+    assert gradients.history._history.columns == 4 and gradients.history._history.n == 1
+
+
+def test_training_view_loss_and_boundary(qtbot, make_snapshot):
+    view = TrainingView()
+    qtbot.addWidget(view)
+    view.resize(1000, 500)
+    view.show()
+    for theme in ("light", "dark"):
+        view.set_theme(theme)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 2))
+    data = DataInfo(x, (x[:, 0] > 0).astype(int), "binary", True, (-3, 3, -3, 3), "numpy", "CPU", "")
+    view.set_data(data)
+    grid = np.linspace(0, 1, 16 * 16).reshape(16, 16)
+    snap = dataclasses.replace(with_history(make_snapshot(), 0, 30, value=0.3), boundary=grid,
+                               boundary_extent=(-3.0, 3.0, -3.0, 3.0))
+    view.set_snapshot(snap)
+    drawn(qtbot, *view.charts)
+    xs, ys = view.loss.train_raw.getData()
+    assert len(xs) == 30 and np.allclose(ys, math.log10(0.3))
+    assert len(view.loss.test_curve.getData()[0]) == 1
+    assert view.boundary.image.image.shape == (16, 16)
+    assert len(view.boundary.points.data) == 50
+    view.set_data(dataclasses.replace(data, is_2d=False, extent=None))
+    assert "2D datasets only" in view.boundary.message.textItem.toPlainText()
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_activation_panel_plots_curve_and_facts(qtbot, name):
+    panel = ActivationPanel()
+    qtbot.addWidget(panel)
+    panel.set_config(Config(activation=name))
+    z, h = panel.h_curve.getData()
+    _, dh = panel.dh_curve.getData()
+    assert len(z) == len(h) == len(dh) > 100
+    entry = ACTIVATIONS[name]
+    assert np.nanmax(dh) <= entry.facts.max_derivative + 1e-6
+    assert panel.caption.text() == entry.facts.caption
+    assert entry.title in panel.facts.text()
+
+
+def test_fact_lines_say_what_the_lecture_needs():
+    lines = fact_lines(ACTIVATIONS["sigmoid"])
+    assert lines[0] == "Sigmoid: derivative never exceeds 0.25"
+    assert "not zero-centred" in lines[1]
+    assert "jumps at 0" in fact_lines(ACTIVATIONS["relu"])[2]
+    assert "no jump" in fact_lines(ACTIVATIONS["elu"])[2]
