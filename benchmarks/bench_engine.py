@@ -187,9 +187,10 @@ def bench_size(depth, width, batch, seconds, repeats):
     row["probe_pct"] = 100.0 * (min(on) - min(off)) / min(on)
     # the same probe call timed on its own, as a share of a step (steadier than the difference)
     net = sim.network
-    starts, work = np.array([w[0] for w in net.w_slices]), np.empty_like(net.grad)
+    starts, work, weights = net.segment_starts, np.empty_like(net.grad), slice(0, 2 * net.n_layers, 2)
     k = 200
-    call = min(timed(lambda: segment_sq_sums(np, net.grad, starts, work), k) for _ in range(repeats)) / k
+    call = min(timed(lambda: segment_sq_sums(np, net.grad, starts, work)[weights], k)
+               for _ in range(repeats)) / k
     row["probe_call_pct"] = 100.0 * call * row["engine"]
 
     if torch is not None:
