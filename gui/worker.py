@@ -99,6 +99,7 @@ class SimulationWorker(QObject):
         self._data: DataInfo | None = None
         self._boundary = None                # (grid, extent) of the last boundary evaluation
         self._boundary_time = 0.0
+        self._boundary_every = BOUNDARY_EVERY_S
         self._running = False
         self._steps_per_frame = 0            # 0 = as fast as possible
         self._chunk = 1
@@ -184,6 +185,7 @@ class SimulationWorker(QObject):
         self._sim, self._config = sim, config
         self._generation += 1
         self._boundary = None
+        self._boundary_every = BOUNDARY_EVERY_S
         self._chunk = 1
         data = getattr(sim, "data", None)
         backend = getattr(sim, "backend", None)
@@ -232,8 +234,8 @@ class SimulationWorker(QObject):
         try:
             snapshot = self._sim.step(n)
             if self._data is not None and self._data.is_2d and (
-                    snapshot.diverged or time.perf_counter() - self._boundary_time > BOUNDARY_EVERY_S):
-                self._boundary = self._boundary_of(self._sim.snapshot(boundary_resolution=BOUNDARY_RESOLUTION))
+                    snapshot.diverged or time.perf_counter() - self._boundary_time > self._boundary_every):
+                self._refresh_boundary()
         except Exception as exc:
             self._set_running(False)
             self.sigError.emit(_error_text(exc))
@@ -246,15 +248,24 @@ class SimulationWorker(QObject):
     def _snapshot_with_boundary(self):
         if self._data is not None and self._data.is_2d:
             snapshot = self._sim.snapshot(boundary_resolution=BOUNDARY_RESOLUTION)
-            self._boundary = self._boundary_of(snapshot)
+            if snapshot.boundary is not None:
+                self._boundary = snapshot.boundary, snapshot.boundary_extent
+            self._boundary_time = time.perf_counter()
             return snapshot
         return self._sim.snapshot()
 
-    def _boundary_of(self, snapshot):
+    def _refresh_boundary(self):
+        """Re-evaluate the decision surface; big networks do it less often (it costs a forward pass
+        over the grid, and a full snapshot where the simulation has no ``decision_surface``)."""
+        t0 = time.perf_counter()
+        surface = getattr(self._sim, "decision_surface", None)
+        if surface is not None:
+            self._boundary = surface(BOUNDARY_RESOLUTION)
+        else:
+            snapshot = self._sim.snapshot(boundary_resolution=BOUNDARY_RESOLUTION)
+            self._boundary = None if snapshot.boundary is None else (snapshot.boundary, snapshot.boundary_extent)
         self._boundary_time = time.perf_counter()
-        if snapshot.boundary is None:
-            return None
-        return snapshot.boundary, snapshot.boundary_extent
+        self._boundary_every = max(BOUNDARY_EVERY_S, 10 * (self._boundary_time - t0))
 
     def _with_boundary(self, snapshot):
         if self._boundary is None or snapshot.boundary is not None:

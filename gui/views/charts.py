@@ -180,7 +180,7 @@ class ChartBase(QtWidgets.QWidget):
         self._dirty = True
         if self.isVisible() and not self._later.isActive():
             wait = self._last_draw + self.min_interval_s - time.perf_counter()
-            self._later.start(max(0, int(wait * 1000)))
+            self._later.start(int(max(0.0, wait) * 1000))
 
     def _redraw_if_dirty(self):
         if self._dirty and self.isVisible():
