@@ -64,7 +64,9 @@ class ActivationPanel(ChartBase):
     def restyle(self):
         self.h_curve.setPen(pg.mkPen(OKABE_ITO["sky_blue"], width=LINE_W + 1))
         self.dh_curve.setPen(pg.mkPen(OKABE_ITO["orange"], width=LINE_W + 1, style=QtCore.Qt.DashLine))
-        self.sat_line.setPen(pg.mkPen(theme(self._theme)["muted"], width=2, style=QtCore.Qt.DotLine))
+        palette = theme(self._theme)
+        self.sat_line.setPen(pg.mkPen(palette["muted"], width=2, style=QtCore.Qt.DotLine))
+        self.sat_line.label.setColor(palette["foreground"])
 
     def set_config(self, config) -> None:
         """Show the activation of ``config`` (with its slope/alpha)."""

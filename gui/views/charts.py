@@ -278,7 +278,7 @@ class GradientHistoryChart(ChartBase):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plot = self.make_plot("Gradient norm per layer ‖∂L/∂W‖", "step", "‖∂L/∂W‖", log_y=True)
+        self.plot = self.make_plot("‖∂L/∂W‖ per layer", "step", "‖∂L/∂W‖", log_y=True)
         self.legend = self.add_legend(self.plot)
         layout.addWidget(self.plot)
         self.note = fixed_label()
@@ -315,6 +315,7 @@ class GradientHistoryChart(ChartBase):
         for i in range(L):
             self._curves.append(self.plot.plot(connect="finite", name=layer_name(i, L) if L <= 10 else None))
         self.restyle()
+        self.legend.setVisible(L <= 10)
         self.note.setText("thick: mean over recent steps; faint: every step"
                           + (f" · {L} layers: dark = input side, light = output side" if L > 10 else ""))
 
@@ -348,10 +349,12 @@ class GradientFlowBars(ChartBase):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         # The title is the legend: a legend box would sit on the bars in a narrow dock.
+        # Short titles: a title wider than the plot widens its scene, and the view clips the right side.
         self.plot = self.make_plot(
-            f"Gradient flow now: <span style='color:{OKABE_ITO['sky_blue']}'>‖∂L/∂W‖ weights</span>"
-            f" · <span style='color:{OKABE_ITO['orange']}'>‖∂L/∂a‖ pre-activations</span>",
+            f"Now: <span style='color:{OKABE_ITO['sky_blue']}'>‖∂L/∂W‖</span>"
+            f" · <span style='color:{OKABE_ITO['orange']}'>‖∂L/∂a‖</span>",
             "weight layer (input → output)", "norm", log_y=True)
+        self.plot.setToolTip("‖∂L/∂W‖: gradient of the layer's weights; ‖∂L/∂a‖: gradient reaching its pre-activations")
         self.grad_bars = pg.BarGraphItem(x=[], height=[], width=0.38, y0=0)
         self.signal_bars = pg.BarGraphItem(x=[], height=[], width=0.38, y0=0)
         self.plot.addItem(self.grad_bars)
@@ -506,8 +509,9 @@ class LossChart(ChartBase):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.plot = self.make_plot(
-            f"Loss: <span style='color:{OKABE_ITO['sky_blue']}'>train (batch; thick = mean)</span>"
+            f"Loss: <span style='color:{OKABE_ITO['sky_blue']}'>train</span>"
             f" · <span style='color:{OKABE_ITO['orange']}'>test</span>", "step", "loss", log_y=True)
+        self.plot.setToolTip("train: every batch (faint) and its running mean (thick); test: held-out set")
         self.train_raw = self.plot.plot(connect="finite")
         self.train_raw.setDownsampling(auto=True, method="peak")
         self.train_raw.setClipToView(True)
