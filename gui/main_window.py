@@ -307,14 +307,12 @@ class MainWindow(QtWidgets.QMainWindow):
         frame = self.runner.take_latest() if self.runner is not None else None
         if frame is None:
             return
-        from gui.views.charts import repaint_views  # loaded by finish_setup; a dict lookup here
         t0 = time.perf_counter()
+        # Training waits while the views update and paint: both threads need the GIL, and Qt hands
+        # it over on every call, so drawing beside a training chunk is several times slower.
+        # Charts redraw in events of their own, under the same guard.
         with self.runner.frame_guard():
             self._show_frame(frame)
-            # Paint the graph now, while training waits, not later beside a training chunk (both
-            # threads need the GIL, and Qt hands it over on every call). Charts paint in their own events.
-            if self.graph is not None and self.graph.isVisible():
-                repaint_views(self.graph)
         # Keep the GUI thread at most about half busy so input and timers stay responsive.
         cost_ms = (time.perf_counter() - t0) * 1000
         self._timer.setInterval(max(self._min_interval_ms, min(int(2 * cost_ms), 250)))

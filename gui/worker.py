@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import threading
 import time
 import traceback
@@ -22,8 +21,9 @@ from PySide6 import QtCore
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 FRAME_S = 1 / 60          # paced speeds train `steps_per_frame` steps once per display frame
-MAX_CHUNK_S = float(os.environ.get("CHUNK", "0.01"))  # at "max" speed one chunk trains about this long
-GUI_WAIT_S = float(os.environ.get("GUIWAIT", "0.1"))    # longest a chunk waits for the GUI to finish a frame
+MAX_CHUNK_S = 0.01        # at "max" speed one chunk trains about this long, then yields
+GUI_WAIT_S = 0.1          # longest a training chunk waits for the GUI to finish drawing
+PAINT_GRACE_MS = 12       # Qt paints ~5 ms after an update; the guard outlasts that paint
 BOUNDARY_EVERY_S = 0.1    # decision-boundary grid refresh while training
 BOUNDARY_RESOLUTION = 64
 
@@ -308,6 +308,7 @@ class SimulationRunner(QObject):
         self.sigConfigRejected = self.worker.sigConfigRejected
         self.sigRunningChanged = self.worker.sigRunningChanged
         self.sigBuilt = self.worker.sigBuilt
+        self._drawing = 0
         self.thread.start()
 
     def set_config(self, config):
@@ -332,25 +333,33 @@ class SimulationRunner(QObject):
         return self.worker.take_latest()
 
     def begin_frame(self):
-        """The GUI starts drawing: training chunks hold off until ``end_frame``."""
+        """The GUI starts drawing: training chunks hold off until every ``end_frame`` is in."""
+        self._drawing += 1
         self.worker.gui_idle.clear()
 
     def end_frame(self):
-        self.worker.gui_idle.set()
+        self._drawing = max(0, self._drawing - 1)
+        if self._drawing == 0:
+            self.worker.gui_idle.set()
 
     @contextlib.contextmanager
     def frame_guard(self):
-        """``with runner.frame_guard(): draw()`` — training waits while the GUI draws."""
+        """``with runner.frame_guard(): update_views()`` — training waits while the GUI draws.
+
+        Qt paints a little later (its update-request timer, ~5 ms), so the guard is lifted only
+        after PAINT_GRACE_MS, once that paint has run.
+        """
         self.begin_frame()
         try:
             yield
         finally:
-            self.end_frame()
+            QTimer.singleShot(PAINT_GRACE_MS, self.end_frame)
 
     def shutdown(self):
         """Stop training and the thread; waits for a step in progress (one step of the largest
         network can take seconds, and killing the thread mid-step would be unsafe)."""
-        self.end_frame()
+        self._drawing = 0
+        self.worker.gui_idle.set()
         if self.thread.isRunning():
             self._sigShutdown.emit()
             self.thread.wait()

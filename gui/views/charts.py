@@ -97,13 +97,6 @@ def _font(pt: int = FONT_PT, bold: bool = False) -> QtGui.QFont:
     return f
 
 
-def repaint_views(widget: QtWidgets.QWidget) -> None:
-    """Paint every graphics view inside ``widget`` now (QWidget.repaint does not reach a viewport)."""
-    for view in widget.findChildren(QtWidgets.QGraphicsView):
-        if view.isVisible():
-            view.viewport().repaint()
-
-
 class ChartBase(QtWidgets.QWidget):
     """A widget holding one or more pyqtgraph plots that share styling and theme handling."""
 
@@ -186,7 +179,6 @@ class ChartBase(QtWidgets.QWidget):
         if self._dirty and self.isVisible():
             with self.paint_guard():
                 self.redraw()
-                repaint_views(self)
 
     def ingest(self, snapshot) -> None:
         """Take what this chart needs from the snapshot (always, even when hidden)."""
