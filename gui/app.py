@@ -88,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     window = MainWindow(settings=open_settings(), theme_name=args.theme)
-    window.show()
+    if window.restored_geometry:
+        window.show()
+    else:
+        window.showMaximized()
 
     def on_shown():
         age = process_age_s()

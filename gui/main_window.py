@@ -45,9 +45,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_docks()
         self._build_status_bar()
         self._build_menus()
-        self.resize(1600, 960)
-        if settings is not None and settings.contains("ui/geometry"):
+        self.restored_geometry = bool(settings is not None and settings.contains("ui/geometry"))
+        if self.restored_geometry:
             self.restoreGeometry(settings.value("ui/geometry"))
+        else:
+            # first start: fill the screen (a projector is usually 1920x1080), never exceed it
+            screen = QtGui.QGuiApplication.primaryScreen()
+            area = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1600, 960)
+            self.setGeometry(area)
         self._timer = QtCore.QTimer(self)
         self._min_interval_ms = int(1000 / DISPLAY_HZ)
         self._timer.setInterval(self._min_interval_ms)
@@ -207,6 +212,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.add_view_tab("Gradients", self.gradients)
         self.add_view_tab("Training", self.training)
         self.add_view_tab("Activation", self.activation)
+        from gui.views.surface_network import NetworkSurfaceView
+        from gui.views.surface_neuron import NeuronSurfaceView
+        self.zigzag = NeuronSurfaceView()
+        self.landscape = NetworkSurfaceView(config)
+        self.add_view_tab("Zig-zag", self.zigzag)
+        self.add_view_tab("Landscape", self.landscape)
+        self._view_docks["Gradients"].raise_()
         self._install_graph()
 
         self.runner = SimulationRunner(self._factory, parent=self)
@@ -398,6 +410,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.settings.sync()
         if self.runner is not None:
             self.runner.shutdown()
+        for view in self._extra_views:
+            if hasattr(view, "shutdown"):
+                view.shutdown()  # surface computations run on threads of their own
         super().closeEvent(event)
 
 
