@@ -104,15 +104,21 @@ class NetworkSurfaceView(QtWidgets.QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("%p%")
+        # two rows, so the view fits a dock beside the graph as well as a full screen
+        settings_row = QtWidgets.QHBoxLayout()
         bar = QtWidgets.QHBoxLayout()
         for label, w in (("directions", self.directions), ("resolution", self.resolution),
                          ("train steps", self.steps), ("span", self.span)):
             text = QtWidgets.QLabel(label)
             text.setFont(_font(18))
             w.setFont(_font(18))
-            bar.addWidget(text)
-            bar.addWidget(w)
-            bar.addSpacing(10)
+            if isinstance(w, QtWidgets.QComboBox):
+                w.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+                w.setMinimumContentsLength(8)
+            settings_row.addWidget(text)
+            settings_row.addWidget(w)
+            settings_row.addSpacing(10)
+        settings_row.addStretch(1)
         for b in (self.compute_button, self.cancel_button):
             b.setFont(_font(18, bold=True))
             bar.addWidget(b)
@@ -120,6 +126,8 @@ class NetworkSurfaceView(QtWidgets.QWidget):
         bar.addWidget(self.progress, 1)
         self.status = QtWidgets.QLabel("Press Compute: trains the current network, then slices its loss.")
         self.status.setFont(_font(20, bold=True))
+        self.status.setWordWrap(True)
+        self.status.setMinimumWidth(200)
 
         self.plot2d = pg.PlotWidget()
         self.plot2d.setLabel("bottom", "α  (direction 1)", **{"font-size": "16pt"})
@@ -159,6 +167,7 @@ class NetworkSurfaceView(QtWidgets.QWidget):
         plots.addWidget(self.plot2d, 3)
         plots.addWidget(self.plot1d, 2)
         lay = QtWidgets.QVBoxLayout(self)
+        lay.addLayout(settings_row)
         lay.addLayout(bar)
         lay.addWidget(self.status)
         lay.addLayout(plots, 1)

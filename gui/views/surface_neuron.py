@@ -44,6 +44,8 @@ class _NeuronPanel(QtWidgets.QWidget):
         for name in choices:
             self.inputs.addItem(S.INPUT_CAPTIONS[name], name)
         self.inputs.setFont(_font(18))
+        self.inputs.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.inputs.setMinimumContentsLength(12)
 
         self.plot = pg.PlotWidget()
         self.plot.setAspectLocked(True)
@@ -95,10 +97,13 @@ class _NeuronPanel(QtWidgets.QWidget):
         self.numbers = QtWidgets.QLabel()
         self.numbers.setFont(_font(30, bold=True))
         self.numbers.setAlignment(QtCore.Qt.AlignCenter)
+        self.numbers.setWordWrap(True)
+        self.numbers.setMinimumWidth(200)
         self.note = QtWidgets.QLabel()
         self.note.setFont(_font(17))
         self.note.setAlignment(QtCore.Qt.AlignCenter)
         self.note.setWordWrap(True)
+        self.note.setMinimumWidth(200)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.inputs)
@@ -200,23 +205,30 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         self.replay = QtWidgets.QPushButton("⟲ Replay")
         self.seed = QtWidgets.QSpinBox()
         self.seed.setRange(0, 9999)
+        # two rows, so the view fits a dock beside the graph as well as a full screen
         bar = QtWidgets.QHBoxLayout()
-        for label, w in (("optimiser", self.optimizer), ("learning rate", self.lr),
+        settings_row = QtWidgets.QHBoxLayout()
+        for label, w in (("optimiser", self.optimizer), ("lr", self.lr),
                          ("batch", self.batch), ("seed", self.seed)):
             text = QtWidgets.QLabel(label)
             text.setFont(_font(18))
             w.setFont(_font(18))
-            bar.addWidget(text)
-            bar.addWidget(w)
-            bar.addSpacing(12)
-        bar.addStretch(1)
+            if isinstance(w, QtWidgets.QComboBox):
+                w.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+                w.setMinimumContentsLength(6)
+            settings_row.addWidget(text)
+            settings_row.addWidget(w)
+            settings_row.addSpacing(12)
+        settings_row.addStretch(1)
         for b in (self.play, self.step_button, self.replay):
             b.setFont(_font(18, bold=True))
             bar.addWidget(b)
+        bar.addStretch(1)
         panels = QtWidgets.QHBoxLayout()
         panels.addWidget(self.left, 1)
         panels.addWidget(self.right, 1)
         lay = QtWidgets.QVBoxLayout(self)
+        lay.addLayout(settings_row)
         lay.addLayout(bar)
         lay.addLayout(panels, 1)
 
