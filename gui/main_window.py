@@ -130,8 +130,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_status_bar(self):
         bar = self.statusBar()
         self.status_labels = {}
-        for key, width in (("step", 150), ("loss", 200), ("speed", 170), ("backend", 380)):
+        font = QtGui.QFont(self.font())
+        font.setPointSize(15)  # read from the back of a lecture hall
+        font.setBold(True)
+        for key, width in (("step", 170), ("loss", 230), ("speed", 190), ("backend", 420)):
             label = QtWidgets.QLabel("–")
+            label.setFont(font)
             label.setMinimumWidth(width)
             bar.addPermanentWidget(label)
             self.status_labels[key] = label
