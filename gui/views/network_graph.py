@@ -4,7 +4,14 @@ Edges are coloured by |dL/dw| (or |w|, or the last update |dw|) on one logarithm
 all layers, so a vanishing gradient shows as edges fading from the output towards the input. Nodes
 show the mean |activation|; dead and saturated units get big markers that differ in shape and
 colour. Edges are drawn by one :class:`EdgeItem` that sorts them into colour bins and issues one
-``QPainter.drawLines`` per bin (see DESIGN.md: an item per edge is 50-100x slower).
+``QPainter.drawLines`` per bin (see DESIGN.md: an item per edge is 50-100x slower); nodes by one
+:class:`NodeItem` that draws one pre-rendered disc per fill level with ``drawPixmapFragments``.
+
+Above ``edge_limit`` edges only each layer's strongest are drawn. Up to ``exact_limit`` edges they
+are chosen among every edge; above it (the largest nets have ~51M edges) among a fixed random
+sample of ``SAMPLE_FACTOR`` candidates per drawn edge in each layer, drawn once per layer-size
+change, so ``set_snapshot`` costs the same for 50 x 1024 units as for 5 x 200. The colour scale of
+such a net comes from the sample, and the note under the graph says what is shown.
 """
 from __future__ import annotations
 
@@ -19,16 +26,25 @@ from gui import colors
 
 MODES = {
     # mode: (Snapshot field, symbol used in labels, words for the combo box)
-    "gradient": ("edge_grads", "|dL/dw|", "gradient |dL/dw|"),
-    "weight": ("weights", "|w|", "weight |w|"),
-    "update": ("edge_updates", "|Δw|", "last update |Δw|"),
+    "gradient": ("edge_grads", "|dL/dw|", "|dL/dw| gradient"),
+    "weight": ("weights", "|w|", "|w| weight"),
+    "update": ("edge_updates", "|Δw|", "|Δw| update"),
 }
 EDGE_LIMIT = 20_000       # above this many edges, draw each layer's strongest (see DESIGN.md)
+EXACT_LIMIT = 1_000_000   # up to this many edges, the strongest are chosen among all of them
+SAMPLE_FACTOR = 10        # above EXACT_LIMIT: candidates per drawn edge, a fixed random sample per layer
 N_BINS = 64               # colour bins: one drawLines call each
+N_NODE_LEVELS = 32        # node fill levels: one drawPixmapFragments call each
 SATURATED_SHARE = 0.5     # a unit is marked saturated when saturated for more than this share of the batch
 LABEL_PT = 20             # projector-legible text sizes (layer names, title)
+MIN_LABEL_PT = 11         # column labels never shrink below this; when they don't fit, some are left out
 SMALL_PT = 16             # numbers, colour-bar ticks, legend, hover
+TOOLBAR_PT = 13
+NODE_MAX_PX = 26.0
+NODE_MIN_PX = 5.0
 _LINE_BYTES = 32          # a QLineF is four doubles
+_FRAGMENT_FIELDS = 10     # a QPainter.PixmapFragment is ten doubles
+_FIT_MARGIN_PX = 8        # space around the network when fitted (beyond node and marker radius)
 
 
 def layer_names(n_columns: int) -> list[str]:
@@ -56,6 +72,12 @@ class GraphGeometry:
     def n_layers(self) -> int:
         """Weight layers (edges between columns ``l`` and ``l + 1``)."""
         return len(self.sizes) - 1
+
+    @property
+    def y_extent(self) -> tuple[float, float]:
+        """Lowest and highest node ``y``."""
+        half = (max(self.sizes) - 1) / 2.0 * self.spacing
+        return 0.5 - half, 0.5 + half
 
     def node_positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """x, y, column and unit of every node, column by column."""
@@ -85,8 +107,43 @@ class GraphGeometry:
         return self._all_lines
 
     def bounds(self) -> QtCore.QRectF:
-        top = 0.5 + (max(self.sizes) - 1) / 2.0 * self.spacing
-        return QtCore.QRectF(0.0, 1.0 - top, float(self.x[-1]), 2 * top - 1.0)
+        lo, hi = self.y_extent
+        return QtCore.QRectF(0.0, lo, float(self.x[-1]), hi - lo)
+
+
+class EdgePlan:
+    """Which edges can be drawn, fixed while the layer sizes stay the same.
+
+    ``mode`` is ``"all"`` (every edge drawn), ``"exact"`` (each layer's strongest ``quota[l]`` of all
+    its edges) or ``"sample"`` (each layer's strongest ``quota[l]`` of ``candidates[l]``, a sorted
+    random sample of flat indices; ``cand_ij[l]`` holds their ``(i, j)`` for gathering from any
+    strided array without copying it).
+    """
+
+    def __init__(self, g: GraphGeometry, edge_limit: int, exact_limit: int, seed: int = 0):
+        total = g.n_edges
+        self.quota = list(g.edge_counts)
+        self.candidates: list[np.ndarray | None] = [None] * g.n_layers
+        self.cand_ij: list[tuple[np.ndarray, np.ndarray] | None] = [None] * g.n_layers
+        if total <= edge_limit:
+            self.mode = "all"
+            self.n_candidates = total
+            return
+        self.quota = [max(1, int(edge_limit * n / total)) for n in g.edge_counts]
+        if total <= exact_limit:
+            self.mode = "exact"
+            self.n_candidates = total
+            return
+        self.mode = "sample"
+        rng = np.random.default_rng(seed)
+        n_cand = 0
+        for l, (n, q) in enumerate(zip(g.edge_counts, self.quota)):
+            c = min(n, SAMPLE_FACTOR * q)
+            flat = np.arange(n) if c == n else np.sort(rng.choice(n, size=c, replace=False))
+            self.candidates[l] = flat
+            self.cand_ij[l] = np.divmod(flat, g.sizes[l + 1])
+            n_cand += c
+        self.n_candidates = n_cand
 
 
 class EdgeItem(pg.GraphicsObject):
@@ -127,6 +184,118 @@ class EdgeItem(pg.GraphicsObject):
         return self._rect.adjusted(-pad, -pad, pad, pad)
 
 
+class NodeItem(pg.GraphicsObject):
+    """Every node in one item, in pixel-sized discs: one pre-rendered disc per fill level and one
+    ``drawPixmapFragments`` call per level (50k nodes: a few ms; a ScatterPlotItem with per-spot
+    brushes took ~180 ms to recolour).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._xy = np.zeros((0, 2), dtype=np.float64)     # view coordinates, sorted by level
+        self._order = np.zeros(0, dtype=np.intp)
+        self._frag = np.zeros((0, _FRAGMENT_FIELDS), dtype=np.float64)
+        self._starts = np.zeros(N_NODE_LEVELS + 1, dtype=np.intp)
+        self._xy_by_node = np.zeros((0, 2), dtype=np.float64)
+        self._fills: list[QtGui.QColor] = []
+        self._outline = QtGui.QColor("white")
+        self._outline_px = 1.5
+        self._size = 20.0
+        self._pixmaps: list[QtGui.QPixmap] = []
+        self._rect = QtCore.QRectF()
+
+    def set_positions(self, xy: np.ndarray, rect: QtCore.QRectF) -> None:
+        self.prepareGeometryChange()
+        self._rect = QtCore.QRectF(rect)
+        self._xy_by_node = np.ascontiguousarray(xy, dtype=np.float64)
+        self.set_levels(np.zeros(len(xy), dtype=np.uint8))
+
+    def set_levels(self, levels: np.ndarray) -> None:
+        """Fill level (0 .. N_NODE_LEVELS - 1) of every node, in node order."""
+        levels = np.asarray(levels, dtype=np.uint8)
+        order = np.argsort(levels, kind="stable")
+        self._xy = self._xy_by_node[order]
+        starts = np.zeros(N_NODE_LEVELS + 1, dtype=np.intp)
+        np.cumsum(np.bincount(levels, minlength=N_NODE_LEVELS)[:N_NODE_LEVELS], out=starts[1:])
+        self._starts = starts
+        if len(self._frag) != len(self._xy):
+            self._frag = np.zeros((len(self._xy), _FRAGMENT_FIELDS), dtype=np.float64)
+            self._fill_fragment_constants()
+        self.update()
+
+    def set_style(self, fills: list[QtGui.QColor], outline: QtGui.QColor, outline_px: float) -> None:
+        self._fills, self._outline, self._outline_px = list(fills), QtGui.QColor(outline), outline_px
+        self._render_pixmaps()
+
+    def set_size(self, size: float) -> None:
+        if size != self._size:
+            self.prepareGeometryChange()
+            self._size = float(size)
+            self._render_pixmaps()
+
+    def size(self) -> float:
+        return self._size
+
+    def _render_pixmaps(self) -> None:
+        side = int(math.ceil(self._size + self._outline_px)) + 2
+        pixmaps = []
+        for fill in self._fills:
+            pm = QtGui.QPixmap(side, side)
+            pm.fill(QtCore.Qt.GlobalColor.transparent)
+            p = QtGui.QPainter(pm)
+            p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+            p.setPen(QtGui.QPen(self._outline, self._outline_px))
+            p.setBrush(QtGui.QBrush(fill))
+            r = self._size / 2.0
+            p.drawEllipse(QtCore.QPointF(side / 2.0, side / 2.0), r, r)
+            p.end()
+            pixmaps.append(pm)
+        self._pixmaps = pixmaps
+        self._fill_fragment_constants()
+        self.update()
+
+    def _fill_fragment_constants(self) -> None:
+        side = float(self._pixmaps[0].width()) if self._pixmaps else 1.0
+        f = self._frag
+        f[:, 2:4] = 0.0             # source left, top
+        f[:, 4:6] = side            # source width, height
+        f[:, 6:8] = 1.0             # scale x, y
+        f[:, 8] = 0.0               # rotation
+        f[:, 9] = 1.0               # opacity
+
+    def paint(self, painter, option, widget=None):
+        n = len(self._xy)
+        if not n or not self._pixmaps:
+            return
+        t = painter.transform()
+        x, y, f = self._xy[:, 0], self._xy[:, 1], self._frag
+        np.multiply(x, t.m11(), out=f[:, 0])
+        f[:, 0] += y * t.m21() + t.dx()
+        np.multiply(y, t.m22(), out=f[:, 1])
+        f[:, 1] += x * t.m12() + t.dy()
+        painter.save()
+        painter.resetTransform()
+        base = f.ctypes.data
+        step = _FRAGMENT_FIELDS * 8
+        for b, pm in enumerate(self._pixmaps):
+            s, e = int(self._starts[b]), int(self._starts[b + 1])
+            if e > s:
+                painter.drawPixmapFragments(
+                    shiboken6.wrapInstance(base + s * step, QtGui.QPainter.PixmapFragment), e - s, pm)
+        painter.restore()
+
+    def viewTransformChanged(self):
+        self.prepareGeometryChange()
+
+    def boundingRect(self):
+        try:
+            px, py = self.pixelWidth(), self.pixelHeight()
+        except Exception:   # not in a view yet
+            px = py = 0.0
+        half = self._size / 2.0 + self._outline_px + 1
+        return self._rect.adjusted(-half * px, -half * py, half * px, half * py)
+
+
 def _font(pt: int, bold: bool = False) -> QtGui.QFont:
     font = QtGui.QFont()
     font.setPointSize(pt)
@@ -135,19 +304,23 @@ def _font(pt: int, bold: bool = False) -> QtGui.QFont:
 
 
 class NetworkGraphView(QtWidgets.QWidget):
-    """Live network graph with a compact toolbar (mode, per-layer scale, width by magnitude).
+    """Live network graph with a compact toolbar (mode, per-layer scale, width by magnitude, fit).
 
-    ``set_snapshot`` is cheap while the layer sizes stay the same: the geometry is reused and only
-    colours, node fills, markers and labels change.
+    ``set_snapshot`` is cheap while the layer sizes stay the same: the geometry and the candidate
+    edges are reused and only colours, node fills, markers and labels change. The whole network is
+    kept fitted into the view (on every resize and layer-size change) until the user zooms or pans;
+    the Fit button or a double-click fits it again.
     """
 
     sigUnitHovered = QtCore.Signal(int, int)       # column (0 = input), unit; (-1, -1) when none
     sigEdgeHovered = QtCore.Signal(int, int, int)  # weight layer, from unit, to unit; -1s when none
     sigModeChanged = QtCore.Signal(str)
 
-    def __init__(self, parent=None, edge_limit: int = EDGE_LIMIT, max_decades: int = 8):
+    def __init__(self, parent=None, edge_limit: int = EDGE_LIMIT, max_decades: int = 8,
+                 exact_limit: int = EXACT_LIMIT):
         super().__init__(parent)
         self.edge_limit = int(edge_limit)
+        self.exact_limit = max(int(exact_limit), self.edge_limit)
         self.max_decades = int(max_decades)
         self._mode = "gradient"
         self._per_layer = False
@@ -156,6 +329,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._palette = colors.theme("dark")
         self._snapshot = None
         self._geometry: GraphGeometry | None = None
+        self._plan: EdgePlan | None = None
         self._range: tuple[float, float] | None = None   # shared log scale, whole decades
         self._pens: list[QtGui.QPen] = []
         self._drawn_layer = np.zeros(0, dtype=np.intp)    # per drawn edge, in draw order
@@ -164,6 +338,14 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._n_drawn = 0
         self._node_px = 20.0
         self._label_pt = LABEL_PT
+        self._label_stride = 1
+        self._norms: np.ndarray = np.zeros(0)
+        self._norms_estimated = False
+        self._auto_fit = True
+        self._fitting = False
+        self._labels_dirty = True
+        self._note_plain = ""
+        self._dead_key = self._sat_key = None
         self._build_toolbar()
         self._build_scene()
         self.set_theme("dark")
@@ -171,37 +353,67 @@ class NetworkGraphView(QtWidgets.QWidget):
     # ----- building -----
     def _build_toolbar(self) -> None:
         bar = QtWidgets.QHBoxLayout()
-        bar.setContentsMargins(6, 4, 6, 4)
-        font = _font(14)
-        label = QtWidgets.QLabel("Colour edges by")
+        bar.setContentsMargins(6, 3, 6, 3)
+        bar.setSpacing(8)
+        font = _font(TOOLBAR_PT)
+        label = QtWidgets.QLabel("Colour")
         label.setFont(font)
         self.mode_combo = QtWidgets.QComboBox()
         self.mode_combo.setFont(font)
+        self.mode_combo.setToolTip("What colours the edges: the gradient |dL/dw|, the weight |w| "
+                                   "or the last update |Δw|")
         for mode, (_, _, words) in MODES.items():
             self.mode_combo.addItem(words, mode)
+        self.mode_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.mode_combo.currentIndexChanged.connect(self._on_mode_combo)
-        self.per_layer_check = QtWidgets.QCheckBox("scale each layer to its own max")
+        label.setBuddy(self.mode_combo)
+        self.per_layer_check = QtWidgets.QCheckBox("per layer")
         self.per_layer_check.setFont(font)
+        self.per_layer_check.setToolTip("Scale each layer to its own max instead of one log scale for all layers")
         self.per_layer_check.toggled.connect(self.set_per_layer_normalisation)
-        self.width_check = QtWidgets.QCheckBox("edge width by magnitude")
+        self.width_check = QtWidgets.QCheckBox("width")
         self.width_check.setFont(font)
+        self.width_check.setToolTip("Edge width by magnitude: strong edges drawn thicker")
         self.width_check.toggled.connect(self.set_width_by_magnitude)
+        self.fit_button = QtWidgets.QToolButton()
+        self.fit_button.setText("Fit")
+        self.fit_button.setFont(font)
+        self.fit_button.setToolTip("Fit the whole network into the view (or double-click the graph)")
+        self.fit_button.clicked.connect(self.fit)
         for w in (label, self.mode_combo, self.per_layer_check, self.width_check):
             bar.addWidget(w)
         bar.addStretch(1)
+        bar.addWidget(self.fit_button)
         self._toolbar = bar
 
+    def _text_label(self) -> QtWidgets.QLabel:
+        label = QtWidgets.QLabel()
+        label.setWordWrap(True)
+        label.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        label.setContentsMargins(8, 2, 8, 2)
+        label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        label.setMinimumWidth(10)
+        return label
+
     def _build_scene(self) -> None:
+        # title, legend and note are QLabels that wrap: a long LabelItem in the scene widened the
+        # scene's layout past the widget and cut off the right of the graph
+        self.title = self._text_label()
+        self.title.setFont(_font(SMALL_PT + 1, bold=True))
+        self.legend = self._text_label()
+        self.legend.setFont(_font(SMALL_PT - 2))
+        self.note = self._text_label()
+        self.note.setFont(_font(SMALL_PT - 2))
         self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.ci.setContentsMargins(8, 4, 8, 4)
-        self.title = pg.LabelItem(justify="left")
-        self.graphics.addItem(self.title, row=0, col=0, colspan=2)
-        self.vb = self.graphics.addViewBox(row=1, col=0)
+        self.graphics.setMinimumSize(200, 150)
+        self.graphics.ci.setContentsMargins(4, 14, 4, 14)   # room for the colour bar's end ticks
+        self.vb = self.graphics.addViewBox(row=0, col=0)
         self.vb.setMenuEnabled(False)
         self.vb.invertY(False)
+        self.vb.disableAutoRange()
         self.edges = EdgeItem()
         self.vb.addItem(self.edges)
-        self.nodes = pg.ScatterPlotItem(pxMode=True, symbol="o", size=self._node_px)
+        self.nodes = NodeItem()
         self.saturated_marks = pg.ScatterPlotItem(pxMode=True, symbol="s")
         self.dead_marks = pg.ScatterPlotItem(pxMode=True, symbol="x")
         for z, item in enumerate((self.nodes, self.saturated_marks, self.dead_marks), start=10):
@@ -216,22 +428,24 @@ class NetworkGraphView(QtWidgets.QWidget):
         self.hover_mark.setZValue(99)
         self.vb.addItem(self.hover_mark, ignoreBounds=True)
         self.color_bar = colors.log_color_bar(colors.edge_colormap("dark"), 1e-6, 1.0,
-                                              label="|dL/dw|", font_pt=SMALL_PT)
-        self.graphics.addItem(self.color_bar, row=1, col=1)
-        self.legend = pg.LabelItem(justify="left")
-        self.graphics.addItem(self.legend, row=2, col=0, colspan=2)
-        self.note = pg.LabelItem(justify="left")
-        self.graphics.addItem(self.note, row=3, col=0, colspan=2)
+                                              label="|dL/dw|", font_pt=SMALL_PT - 2)
+        self.graphics.addItem(self.color_bar, row=0, col=1)
         self.column_labels: list[pg.TextItem] = []
-        self.vb.sigResized.connect(self._update_node_size)
+        self.vb.sigResized.connect(self._on_resized)
         self.vb.sigRangeChanged.connect(self._update_node_size)
+        self.vb.sigRangeChangedManually.connect(self._on_user_range)
+        self.graphics.scene().sigMouseClicked.connect(self._on_clicked)
         self._mouse_proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30,
                                            slot=self._on_mouse_moved)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(self._toolbar)
+        layout.addWidget(self.title)
         layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.note)
+        self.setAutoFillBackground(True)
 
     # ----- public API -----
     def mode(self) -> str:
@@ -270,6 +484,12 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._theme_name = name
         pal = self._palette
         self.graphics.setBackground(pal["background"])
+        qpal = self.palette()
+        qpal.setColor(QtGui.QPalette.ColorRole.Window, QtGui.QColor(pal["background"]))
+        qpal.setColor(QtGui.QPalette.ColorRole.WindowText, QtGui.QColor(pal["foreground"]))
+        for label in (self.title, self.legend, self.note):
+            label.setPalette(qpal)
+        self.setPalette(qpal)
         self.color_bar.setColorMap(colors.edge_colormap(name))
         colors.style_color_bar(self.color_bar, pal)
         self.hover_text.fill = pg.mkBrush(pal["panel"])
@@ -281,10 +501,12 @@ class NetworkGraphView(QtWidgets.QWidget):
         self.dead_marks.setBrush(pg.mkBrush(pal["dead"]))
         self.saturated_marks.setPen(pg.mkPen(pal["saturated"], width=5))
         self.saturated_marks.setBrush(pg.mkBrush(None))
-        self.nodes.setPen(pg.mkPen(pal["node_outline"], width=1.5))
         self._node_lut = colors.lut(
-            pg.ColorMap([0.0, 1.0], [pal["node_fill_low"], pal["node_fill_high"]]), 32)
-        self._node_brushes = [pg.mkBrush(*map(int, c)) for c in self._node_lut]
+            pg.ColorMap([0.0, 1.0], [pal["node_fill_low"], pal["node_fill_high"]]), N_NODE_LEVELS)
+        self.nodes.set_style([QtGui.QColor(*map(int, c)) for c in self._node_lut],
+                             QtGui.QColor(pal["node_outline"]), 1.5)
+        for item in self.column_labels:
+            item._html = None
         self._make_pens()
         self._update_legend()
         self._refresh()
@@ -293,9 +515,9 @@ class NetworkGraphView(QtWidgets.QWidget):
         """Show a :class:`engine.Snapshot`; the geometry is rebuilt only when layer sizes change."""
         weights = snapshot.weights
         sizes = tuple([weights[0].shape[0]] + [w.shape[1] for w in weights])
+        self._snapshot = snapshot
         if self._geometry is None or self._geometry.sizes != sizes:
             self._set_geometry(GraphGeometry(sizes))
-        self._snapshot = snapshot
         self._refresh()
 
     def snapshot(self):
@@ -317,6 +539,15 @@ class NetworkGraphView(QtWidgets.QWidget):
     def note_text(self) -> str:
         return self._note_plain
 
+    def is_fitted(self) -> bool:
+        """True while the view follows the network's size (until the user zooms or pans)."""
+        return self._auto_fit
+
+    def fit(self) -> None:
+        """Fit the whole network, labels included, into the view, and keep it fitted on resizes."""
+        self._auto_fit = True
+        self._fit()
+
     def edge_midpoint_in_widget(self, layer: int, i: int, j: int) -> QtCore.QPoint:
         """Where the middle of edge (layer, i -> j) is, in this widget's pixel coordinates."""
         g = self._geometry
@@ -327,6 +558,13 @@ class NetworkGraphView(QtWidgets.QWidget):
         g = self._geometry
         return self._view_to_widget(QtCore.QPointF(g.x[column], g.ys[column][unit]))
 
+    def label_rect_in_widget(self, column: int) -> QtCore.QRect:
+        """Where column ``column``'s label is drawn, in this widget's pixel coordinates."""
+        item = self.column_labels[column]
+        scene_rect = item.mapRectToScene(item.boundingRect())
+        view_rect = self.graphics.mapFromScene(scene_rect).boundingRect()
+        return QtCore.QRect(self.graphics.mapTo(self, view_rect.topLeft()), view_rect.size())
+
     # ----- internals -----
     def _view_to_widget(self, p: QtCore.QPointF) -> QtCore.QPoint:
         scene = self.vb.mapViewToScene(p)
@@ -335,6 +573,21 @@ class NetworkGraphView(QtWidgets.QWidget):
 
     def _on_mode_combo(self, index: int) -> None:
         self.set_mode(self.mode_combo.itemData(index))
+
+    def _on_user_range(self, *args) -> None:
+        if not self._fitting:
+            self._auto_fit = False
+
+    def _on_clicked(self, event) -> None:
+        if event.double():
+            event.accept()
+            self.fit()
+
+    def _on_resized(self, *args) -> None:
+        if self._auto_fit:
+            self._fit()
+        else:
+            self._update_node_size()
 
     def _make_pens(self) -> None:
         table = colors.lut(colors.edge_colormap(self._theme_name), N_BINS)
@@ -350,25 +603,94 @@ class NetworkGraphView(QtWidgets.QWidget):
 
     def _set_geometry(self, geometry: GraphGeometry) -> None:
         self._geometry = geometry
+        self._plan = EdgePlan(geometry, self.edge_limit, self.exact_limit)
         self._range = None
+        self._dead_key = self._sat_key = None
         self.edges.set_bounds(geometry.bounds())
         xs, ys, cols, units = geometry.node_positions()
         self._node_xy = np.column_stack([xs, ys])
         self._node_cols, self._node_units = cols, units
-        self.nodes.setData(x=xs, y=ys, size=self._node_px)
+        self.nodes.set_positions(self._node_xy, geometry.bounds())
         for item in self.column_labels:
             self.vb.removeItem(item)
         self.column_labels = []
-        bottom = float(geometry.ys[int(np.argmax(geometry.sizes))][-1])
-        for c, name in enumerate(geometry.names):
+        for c in range(len(geometry.sizes)):
             text = pg.TextItem(anchor=(0.5, 0))
             text.setFont(_font(LABEL_PT))
-            text.setPos(float(geometry.x[c]), bottom - 0.6 * geometry.spacing - 0.02)
+            text._html = None
             self.vb.addItem(text, ignoreBounds=True)
             self.column_labels.append(text)
-        self.vb.setRange(xRange=(-0.45, geometry.x[-1] + 0.45),
-                         yRange=(bottom - 0.22, 1.0 - bottom + 0.6 * geometry.spacing), padding=0)
+        self._norms = np.zeros(0)
+        self._labels_dirty = True
+        self._auto_fit = True
+        self._fit()
+
+    def _label_width_px(self, pt: int) -> float:
+        """Width of the widest column label (name and norm) at ``pt`` points."""
+        big = QtGui.QFontMetricsF(_font(pt, bold=True))
+        small = QtGui.QFontMetricsF(_font(max(pt - 2, 8)))
+        name = max(self._geometry.names, key=len)
+        return max(big.horizontalAdvance(name), small.horizontalAdvance("≈8.8e-88")) + 10
+
+    def _choose_labels(self, column_px: float) -> None:
+        """Label size and which columns get one (every ``stride``-th) for this column pitch."""
+        pt = int(np.clip(column_px / 5.0, MIN_LABEL_PT, LABEL_PT))
+        stride = max(1, int(math.ceil(self._label_width_px(pt) / max(column_px, 1.0))))
+        if (pt, stride) != (self._label_pt, self._label_stride) or self._labels_dirty:
+            self._label_pt, self._label_stride = pt, stride
+            self._labels_dirty = False
+            width = self._label_width_px(pt)
+            for item in self.column_labels:
+                item.setTextWidth(width)       # a fixed width, so text-align:center centres both lines
+            self._update_column_labels()
+
+    def _label_visible(self, c: int) -> bool:
+        n, k = len(self.column_labels), self._label_stride
+        if c == n - 1:
+            return True
+        return c % k == 0 and (n - 1 - c >= k or c == 0)   # leave room for the output label
+
+    def _fit(self) -> None:
+        g = self._geometry
+        if g is None:
+            return
+        rect = self.vb.boundingRect()
+        width, height = rect.width(), rect.height()
+        if width < 20 or height < 20:
+            return
+        n_cols = len(g.sizes)
+        # the label width decides the side margins; the column pitch decides the label size
+        self._choose_labels((width - 2 * _FIT_MARGIN_PX) / n_cols)
+        label_w = self._label_width_px(self._label_pt) if self.column_labels else 0.0
+        label_h = (QtGui.QFontMetricsF(_font(self._label_pt, bold=True)).lineSpacing()
+                   + QtGui.QFontMetricsF(_font(max(self._label_pt - 2, 8))).lineSpacing() + 12)
+        marker_r = (NODE_MAX_PX + 12) / 2          # the saturated marker is the widest
+        mx = min(max(marker_r, label_w / 2), width / 4) + _FIT_MARGIN_PX
+        top = marker_r + _FIT_MARGIN_PX
+        bottom = marker_r + label_h + _FIT_MARGIN_PX
+        span_x = max(n_cols - 1, 1)
+        sx = max(width - 2 * mx, 1.0) / span_x
+        lo, hi = g.y_extent
+        span_y = max(hi - lo, g.spacing)
+        sy = max(height - top - bottom, 1.0) / span_y
+        x0, x1 = -mx / sx, float(n_cols - 1) + mx / sx
+        if n_cols == 1:
+            x0, x1 = -0.5, 0.5
+        y0, y1 = lo - bottom / sy, lo + span_y + top / sy
+        self._place_labels(lo - marker_r / sy)
+        self._fitting = True
+        try:
+            self.vb.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+        finally:
+            self._fitting = False
         self._update_node_size()
+
+    def _place_labels(self, y: float) -> None:
+        g = self._geometry
+        self._label_y = y
+        for c, item in enumerate(self.column_labels):
+            item.setPos(float(g.x[c]), y)
+            item.setVisible(self._label_visible(c))
 
     def _update_node_size(self, *args) -> None:
         g = self._geometry
@@ -376,23 +698,27 @@ class NetworkGraphView(QtWidgets.QWidget):
             return
         px_x, px = self.vb.viewPixelSize()
         spacing_px = g.spacing / px if px > 0 else 20.0
-        column_px = 1.0 / px_x if px_x > 0 else 100.0
-        label_pt = int(np.clip(column_px / 6.0, 8, LABEL_PT))
-        if label_pt != self._label_pt:
-            self._label_pt = label_pt
-            if self._snapshot is not None:
-                self._update_column_labels(self._magnitudes())
-        size = float(np.clip(0.7 * spacing_px, 5.0, 26.0))
+        if not self._auto_fit and px_x > 0:   # the user zoomed: labels follow the column pitch
+            self._choose_labels(1.0 / px_x)
+            lo = g.y_extent[0]
+            self._place_labels(lo - (NODE_MAX_PX + 12) / 2 * px)
+        size = float(np.clip(0.7 * spacing_px, NODE_MIN_PX, NODE_MAX_PX))
         if abs(size - self._node_px) < 0.5 and args:
             return
         self._node_px = size
-        self.nodes.setSize(size)
+        self.nodes.set_size(round(size * 2) / 2)
         self.dead_marks.setSize(size * 1.15 + 8)
         self.saturated_marks.setSize(size + 12)
 
-    def _magnitudes(self) -> list[np.ndarray]:
-        field = MODES[self._mode][0]
-        return [np.abs(np.asarray(a, dtype=np.float64)) for a in getattr(self._snapshot, field)]
+    # ----- choosing and colouring edges -----
+    def _layer_values(self, l: int, arrays) -> np.ndarray:
+        """|value| of layer ``l``'s candidate edges (all its edges unless sampling), native dtype."""
+        plan, a = self._plan, arrays[l]
+        ij = plan.cand_ij[l]
+        v = a[ij] if ij is not None else np.asarray(a).reshape(-1)
+        if self._mode == "weight" or ij is None:
+            v = np.abs(v)          # a copy: never change the snapshot's arrays
+        return v
 
     def _shared_range(self, mags: list[np.ndarray]) -> tuple[float, float]:
         lo, hi = colors.decade_range(mags, max_decades=self.max_decades)
@@ -414,49 +740,51 @@ class NetworkGraphView(QtWidgets.QWidget):
             self.note.setText("")
             self._update_title()
             return
-        g = self._geometry
-        mags = self._magnitudes()
+        g, plan = self._geometry, self._plan
+        arrays = getattr(self._snapshot, MODES[self._mode][0])
+        cands = [self._layer_values(l, arrays) for l in range(g.n_layers)]   # the colour statistics' sample
+
+        flats, layers, vals = [], [], []
+        for l, (v, q) in enumerate(zip(cands, plan.quota)):
+            if q < v.size:
+                clean = np.nan_to_num(v, nan=0.0, posinf=np.finfo(v.dtype).max)
+                idx = np.argpartition(clean, v.size - q)[v.size - q:]
+                val = v[idx]
+            else:
+                idx, val = np.arange(v.size), v
+            flat = idx if plan.candidates[l] is None else plan.candidates[l][idx]
+            flats.append(flat)
+            layers.append(np.full(flat.size, l, dtype=np.intp))
+            vals.append(val)
+        flat = np.concatenate(flats)
+        layer = np.concatenate(layers)
+        drawn_vals = np.concatenate(vals)
+
         if self._per_layer:
             vmin, vmax = 10.0 ** -self.max_decades, 1.0
-            positions = []
-            for m in mags:
-                finite = m[np.isfinite(m)]
+            tops = np.ones(g.n_layers)
+            for l, v in enumerate(cands):
+                finite = v[np.isfinite(v)]
                 top = float(finite.max()) if finite.size else 0.0
-                positions.append(colors.log_positions(m.ravel(), top * vmin if top > 0 else 1.0,
-                                                      top if top > 0 else 10.0))
+                tops[l] = top if top > 0 else 1.0
+            pos = colors.log_positions(drawn_vals / tops[layer], vmin, vmax) if len(layer) else np.zeros(0)
         else:
-            vmin, vmax = self._shared_range(mags)
-            positions = [colors.log_positions(m.ravel(), vmin, vmax) for m in mags]
+            vmin, vmax = self._shared_range(cands)
+            pos = colors.log_positions(drawn_vals, vmin, vmax)
 
-        # which edges: all of them, or each layer's strongest in proportion to its size
-        total = g.n_edges
-        if total > self.edge_limit:
-            quota = [max(1, int(self.edge_limit * n / total)) for n in g.edge_counts]
-            flats, layers, pos_sel, line_parts = [], [], [], []
-            for l, (m, q) in enumerate(zip(mags, quota)):
-                flat_m = np.nan_to_num(m.ravel(), nan=0.0, posinf=np.finfo(np.float64).max)
-                if q < flat_m.size:
-                    idx = np.argpartition(flat_m, flat_m.size - q)[flat_m.size - q:]
-                else:
-                    idx = np.arange(flat_m.size)
-                flats.append(idx)
-                layers.append(np.full(idx.size, l, dtype=np.intp))
-                pos_sel.append(positions[l][idx])
-                line_parts.append(g.lines(l, idx))
-            flat = np.concatenate(flats)
-            layer = np.concatenate(layers)
-            pos = np.concatenate(pos_sel)
-            lines = np.concatenate(line_parts)
-            n_drawn = flat.size
-            self._note_plain = (f"showing strongest {n_drawn:,} of {total:,} edges "
-                                f"(each layer's strongest, in proportion to its size)")
-        else:
-            flat = np.concatenate([np.arange(n) for n in g.edge_counts])
-            layer = np.concatenate([np.full(n, l, dtype=np.intp) for l, n in enumerate(g.edge_counts)])
-            pos = np.concatenate(positions)
+        n_drawn = flat.size
+        if plan.mode == "all":
             lines = g.all_lines()
-            n_drawn = total
-            self._note_plain = f"showing all {total:,} edges"
+            self._note_plain = f"showing all {g.n_edges:,} edges"
+        else:
+            lines = np.concatenate([g.lines(l, f) for l, f in enumerate(flats)])
+            if plan.mode == "exact":
+                self._note_plain = (f"showing strongest {n_drawn:,} of {g.n_edges:,} edges "
+                                    f"(each layer's strongest, in proportion to its size)")
+            else:
+                self._note_plain = (f"showing strongest {n_drawn:,} of a {plan.n_candidates:,}-edge sample "
+                                    f"of {g.n_edges:,} edges (a fixed random sample per layer; "
+                                    f"colour scale and norms ≈ from the sample)")
         bins = colors.to_bins(pos, N_BINS)
         order = np.argsort(bins, kind="stable")
         starts = np.zeros(N_BINS + 1, dtype=np.intp)
@@ -468,11 +796,12 @@ class NetworkGraphView(QtWidgets.QWidget):
 
         self._update_nodes()
         self._update_color_bar(vmin, vmax)
-        self._update_column_labels(mags)
+        self._norms, self._norms_estimated = self._layer_norms(arrays, cands)
+        self._update_column_labels()
         self._update_title()
-        color = self._palette["accent"] if total > self.edge_limit else self._palette["muted"]
-        self.note.setText(self._note_plain, size=f"{SMALL_PT}pt", color=color,
-                          bold=total > self.edge_limit)
+        color = self._palette["accent"] if plan.mode != "all" else self._palette["muted"]
+        weight = "bold" if plan.mode != "all" else "normal"
+        self.note.setText(f'<span style="color:{color}; font-weight:{weight}">{self._note_plain}</span>')
 
     def _update_nodes(self) -> None:
         snap, g = self._snapshot, self._geometry
@@ -480,49 +809,72 @@ class NetworkGraphView(QtWidgets.QWidget):
         level = np.full(n_nodes, 0.35)              # input/output nodes: neutral fill
         dead = np.zeros(n_nodes, dtype=bool)
         saturated = np.zeros(n_nodes, dtype=bool)
-        acts = [np.asarray(a, dtype=np.float64) for a in snap.unit_activation]
-        finite = [a[np.isfinite(a)] for a in acts]
-        top = max((float(a.max()) for a in finite if a.size), default=0.0)
+        acts = [np.asarray(a) for a in snap.unit_activation]
+        top = 0.0
+        for a in acts:
+            finite = a[np.isfinite(a)]
+            if finite.size:
+                top = max(top, float(finite.max()))
         offsets = np.concatenate([[0], np.cumsum(g.sizes)])
         for k in range(min(len(acts), len(g.sizes) - 2)):
             s, e = offsets[k + 1], offsets[k + 2]
-            if acts[k].shape[0] != e - s:
+            if np.shape(acts[k])[0] != e - s:
                 continue
-            level[s:e] = np.nan_to_num(acts[k] / top, nan=0.0) if top > 0 else 0.0
-            dead[s:e] = np.asarray(snap.unit_dead[k], dtype=bool)
-            saturated[s:e] = np.nan_to_num(np.asarray(snap.unit_saturation[k], dtype=np.float64)) > SATURATED_SHARE
+            level[s:e] = np.nan_to_num(np.asarray(acts[k]) / top, nan=0.0) if top > 0 else 0.0
+            dead[s:e] = snap.unit_dead[k]
+            saturated[s:e] = np.nan_to_num(np.asarray(snap.unit_saturation[k])) > SATURATED_SHARE
         saturated &= ~dead
-        idx = np.clip((np.clip(level, 0, 1) * (len(self._node_brushes) - 1) + 0.5).astype(np.intp),
-                      0, len(self._node_brushes) - 1)
-        self.nodes.setBrush([self._node_brushes[i] for i in idx])
+        np.clip(level, 0.0, 1.0, out=level)
+        self.nodes.set_levels((level * (N_NODE_LEVELS - 1) + 0.5).astype(np.uint8))
         self._act_top = top
-        self.dead_marks.setData(pos=self._node_xy[dead], size=self._node_px * 1.15 + 8)
-        self.saturated_marks.setData(pos=self._node_xy[saturated], size=self._node_px + 12)
+        # markers change rarely: re-set them only when they change (thousands of spots cost ms)
+        dead_key, sat_key = np.packbits(dead).tobytes(), np.packbits(saturated).tobytes()
+        if dead_key != self._dead_key:
+            self._dead_key = dead_key
+            self.dead_marks.setData(pos=self._node_xy[dead], size=self._node_px * 1.15 + 8)
+        if sat_key != self._sat_key:
+            self._sat_key = sat_key
+            self.saturated_marks.setData(pos=self._node_xy[saturated], size=self._node_px + 12)
         self._n_dead, self._n_saturated = int(dead.sum()), int(saturated.sum())
 
     def _update_color_bar(self, vmin: float, vmax: float) -> None:
         symbol = MODES[self._mode][1]
-        label = f"{symbol} ÷ layer max" if self._per_layer else f"{symbol} (log scale, all layers)"
+        label = f"{symbol} ÷ layer max" if self._per_layer else f"{symbol} (log)"
         colors.set_log_color_bar_range(self.color_bar, vmin, vmax)
         axis = self.color_bar.getAxis("left")
-        axis.setLabel(label, color=self._palette["foreground"])
-        axis.label.setFont(_font(SMALL_PT))
+        if getattr(self, "_bar_label", None) != (label, self._palette["foreground"]):
+            self._bar_label = (label, self._palette["foreground"])
+            axis.setLabel(label, color=self._palette["foreground"])
+            axis.label.setFont(_font(SMALL_PT - 2))
 
-    def _layer_norms(self, mags: list[np.ndarray]) -> np.ndarray:
+    def _layer_norms(self, arrays, cands: list[np.ndarray]) -> tuple[np.ndarray, bool]:
+        """Norm of each layer's incoming weights/updates/gradients; estimated from the sample above
+        the exact limit (except the gradient norm, which every snapshot carries)."""
         if self._mode == "gradient":
-            return np.asarray(self._snapshot.grad_norms, dtype=np.float64)
-        return np.array([float(np.sqrt(np.sum(np.square(m)))) for m in mags])
+            return np.asarray(self._snapshot.grad_norms, dtype=np.float64), False
+        g = self._geometry
+        if self._plan.mode == "sample":
+            return np.array([math.sqrt(float(np.mean(np.square(c, dtype=np.float64))) * n) if c.size else 0.0
+                             for c, n in zip(cands, g.edge_counts)]), True
+        return np.array([float(np.linalg.norm(np.asarray(a, dtype=np.float64).reshape(-1)))
+                         for a in arrays]), False
 
-    def _update_column_labels(self, mags: list[np.ndarray]) -> None:
-        norms = self._layer_norms(mags)
+    def _update_column_labels(self) -> None:
+        if self._geometry is None:
+            return
+        norms = self._norms
         fg, muted = self._palette["foreground"], self._palette["muted"]
         big, small = self._label_pt, max(self._label_pt - 2, 8)
+        approx = "≈" if self._norms_estimated else ""
         for c, item in enumerate(self.column_labels):
+            if not self._label_visible(c):
+                continue                                  # hidden: no re-layout until shown
             name = self._geometry.names[c]
-            html = f'<div style="text-align:center"><span style="color:{fg}; font-size:{big}pt; font-weight:bold">{name}</span>'
+            html = (f'<div style="text-align:center"><span style="color:{fg}; font-size:{big}pt; '
+                    f'font-weight:bold">{name}</span>')
             if c >= 1 and c - 1 < len(norms):
                 html += (f'<br><span style="color:{muted}; font-size:{small}pt">'
-                         f'{colors.sci(float(norms[c - 1]))}</span>')
+                         f'{approx}{colors.sci(float(norms[c - 1]))}</span>')
             html += "</div>"
             if getattr(item, "_html", None) != html:   # setHtml re-lays out text: skip when unchanged
                 item._html = html
@@ -531,26 +883,25 @@ class NetworkGraphView(QtWidgets.QWidget):
     def _update_title(self) -> None:
         pal = self._palette
         symbol = MODES[self._mode][1]
-        scale = "each layer scaled to its own max" if self._per_layer else "one log scale for all layers"
+        scale = "each layer ÷ its max" if self._per_layer else "one log scale"
         norm_name = {"gradient": "‖∇W‖", "weight": "‖W‖", "update": "‖ΔW‖"}[self._mode]
         step = f" · step {self._snapshot.step:,}" if self._snapshot is not None else ""
         self.title.setText(
-            f'<b>Edge colour: {symbol} · {scale}{step}</b>'
-            f'<span style="color:{pal["muted"]}"> &nbsp; (under each layer: {norm_name} of its incoming weights)</span>',
-            size=f"{LABEL_PT}pt", color=pal["foreground"])
+            f'Edges: {symbol} · {scale}{step}'
+            f'<span style="color:{pal["muted"]}; font-weight:normal"> &nbsp;(under each layer: '
+            f'{norm_name})</span>')
 
     def _update_legend(self) -> None:
         pal = self._palette
         fill_lo, fill_hi = pal["node_fill_low"], pal["node_fill_high"]
         self.legend.setText(
-            f'<span style="color:{pal["dead"]}; font-size:22pt; font-weight:bold">✕</span> '
-            f'<span style="color:{pal["foreground"]}">dead unit</span> &nbsp;&nbsp; '
-            f'<span style="color:{pal["saturated"]}; font-size:22pt; font-weight:bold">□</span> '
+            f'<span style="color:{pal["dead"]}; font-weight:bold">✕</span> '
+            f'<span style="color:{pal["foreground"]}">dead</span> &nbsp; '
+            f'<span style="color:{pal["saturated"]}; font-weight:bold">□</span> '
             f'<span style="color:{pal["foreground"]}">saturated (&gt; {SATURATED_SHARE:.0%} of batch)</span>'
-            f' &nbsp;&nbsp; <span style="color:{pal["foreground"]}">node fill: mean |h| '
+            f' &nbsp; <span style="color:{pal["foreground"]}">node fill: mean |h| '
             f'<span style="background-color:{fill_lo}; color:{fill_hi}">&nbsp;0&nbsp;</span>'
-            f'<span style="background-color:{fill_hi}; color:{fill_lo}">&nbsp;max&nbsp;</span></span>',
-            size=f"{SMALL_PT}pt")
+            f'<span style="background-color:{fill_hi}; color:{fill_lo}">&nbsp;max&nbsp;</span></span>')
 
     # ----- hover -----
     def _on_mouse_moved(self, event) -> None:

@@ -1,6 +1,7 @@
 """Fake Snapshots for GUI tests and benchmarks: any layer sizes, gradients that fade per layer."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
@@ -68,3 +69,49 @@ def sizes_for_edges(n_edges: int, depth: int = 8) -> tuple[int, ...]:
     a, b, c = depth - 1, 3, -n_edges
     w = max(2, int(round((-b + np.sqrt(b * b - 4 * a * c)) / (2 * a))))
     return (2, *([w] * depth), 1)
+
+
+def fake_snapshot_float32(sizes: Sequence[int], *, fade: float = 3.0, seed: int = 0, step: int = 0,
+                          top_grad: float = 1e-1, edge_grads: list | None = None,
+                          weights: list | None = None) -> Snapshot:
+    """Like :func:`fake_snapshot` but with float32 edge arrays made cheaply, for huge networks
+    (50 x 1024 units: ~51M edges, ~200 MB per list). ``edge_grads`` / ``weights`` passed in are used
+    as they are (no copies), so a benchmark can build the big arrays once and reuse them; the
+    update arrays are the gradient arrays (the same objects)."""
+    rng = np.random.default_rng(seed)
+    sizes = [int(s) for s in sizes]
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    L = len(shapes)
+    if edge_grads is None:
+        edge_grads = []
+        for l, s in enumerate(shapes):
+            u = rng.random(s, dtype=np.float32)          # 10 ** (u - 1): a decade of spread
+            u -= 1.0
+            u *= np.float32(np.log(10.0))
+            np.exp(u, out=u)
+            u *= np.float32(top_grad / fade ** (L - 1 - l))
+            edge_grads.append(u)
+    if weights is None:
+        weights = []
+        for s in shapes:
+            w = rng.random(s, dtype=np.float32)
+            w -= 0.5
+            w *= np.float32(2.0 / np.sqrt(s[0]))
+            weights.append(w)
+    small = fake_snapshot((2, 2, 1), seed=seed, step=step)
+    widths = sizes[1:-1]
+    unit_dead = [np.zeros(w, dtype=bool) for w in widths]
+    unit_saturation = [rng.uniform(0, 0.3, w).astype(np.float32) for w in widths]
+    unit_activation = [rng.uniform(0.05, 1.0, w).astype(np.float32) for w in widths]
+    grad_norms = np.array([top_grad / fade ** (L - 1 - l) * np.sqrt(n * m) / 3 for l, (n, m) in enumerate(shapes)])
+    return dataclasses.replace(
+        small, step=step, grad_norms=grad_norms, bias_grad_norms=grad_norms * 0.1,
+        signal_norms=grad_norms * 2, update_ratios=np.full(L, 1e-3),
+        edge_grads=list(edge_grads), edge_updates=list(edge_grads), weights=list(weights),
+        biases=[np.zeros(s[1], dtype=np.float32) for s in shapes],
+        dead_fraction=np.zeros(len(widths)), saturated_fraction=np.zeros(len(widths)),
+        act_mean=np.array([a.mean() for a in unit_activation]),
+        act_std=np.array([a.std() for a in unit_activation]),
+        unit_activation=unit_activation, unit_dead=unit_dead, unit_saturation=unit_saturation,
+        activation_samples=[a.copy() for a in unit_activation], prelu_slopes=np.full(len(widths), np.nan),
+        history_grad_norms=np.zeros((0, L)))

@@ -6,7 +6,7 @@ import pytest
 
 from gui import colors
 from gui.views.network_graph import NetworkGraphView, layer_names
-from tests.gui.fakes import fake_snapshot
+from tests.gui.fakes import fake_snapshot, fake_snapshot_float32
 
 
 @pytest.fixture
@@ -166,7 +166,7 @@ def test_top_k_above_edge_limit_and_note_says_so(qtbot):
     assert len(layer) <= 1000
     assert "showing strongest" in view.note_text() and "of 1,720 edges" in view.note_text()
     assert f"{len(layer):,}" in view.note_text()
-    assert "showing strongest" in view.note.text             # on screen, not only in a string
+    assert "showing strongest" in view.note.text()             # on screen, not only in a string
     # within the big layer, every drawn edge is at least as strong as every dropped one
     g = snap.edge_grads[1].ravel()
     drawn = flat[layer == 1]
@@ -250,6 +250,104 @@ def test_hover_reports_edge_and_node(view, qtbot):
     view._on_mouse_moved((view.vb.mapViewToScene(QtCore_point(g.x[1], g.ys[1][3])),))
     assert units[-1] == (1, 3)
     assert "h1 unit 3" in view.hover_text.toPlainText()
+
+
+@pytest.fixture
+def small_view(qtbot):
+    w = NetworkGraphView()
+    qtbot.addWidget(w)
+    w.resize(900, 700)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def _assert_all_visible(view):
+    g = view.geometry_info()
+    rect = view.rect()
+    for c, n in enumerate(g.sizes):
+        for u in {0, n // 2, n - 1}:
+            p = view.node_in_widget(c, u)
+            assert rect.contains(p), (g.sizes, c, u, p, rect)
+    shown = [c for c, item in enumerate(view.column_labels) if item.isVisible()]
+    assert 0 in shown and len(g.sizes) - 1 in shown          # input and output always labelled
+    for c in shown:
+        assert rect.contains(view.label_rect_in_widget(c)), (c, view.label_rect_in_widget(c), rect)
+
+
+@pytest.mark.parametrize("depth", [2, 10, 20, 50])
+def test_whole_network_fits_the_view(small_view, qtbot, depth):
+    small_view.set_snapshot(fake_snapshot((2, *[16] * depth, 1)))
+    qtbot.wait(10)
+    _assert_all_visible(small_view)
+
+
+def test_stays_fitted_on_resize_and_new_sizes_until_the_user_zooms(small_view, qtbot):
+    view = small_view
+    view.set_snapshot(fake_snapshot((2, *[16] * 12, 1)))
+    view.resize(600, 450)
+    qtbot.wait(20)
+    _assert_all_visible(view)
+    view.resize(1400, 900)
+    qtbot.wait(20)
+    _assert_all_visible(view)
+    view.set_snapshot(fake_snapshot((3, *[32] * 30, 2)))  # new layer sizes: fitted again
+    qtbot.wait(10)
+    _assert_all_visible(view)
+    assert view.is_fitted()
+    view.vb.scaleBy((0.5, 0.5))                      # what a wheel zoom does, plus its signal
+    view.vb.sigRangeChangedManually.emit([True, True])
+    assert not view.is_fitted()
+    zoomed = view.vb.viewRange()
+    view.resize(1300, 850)
+    qtbot.wait(20)
+    assert view.vb.viewRange()[0][1] - view.vb.viewRange()[0][0] < 31   # not re-fitted
+    view.fit_button.click()
+    assert view.is_fitted() and view.vb.viewRange() != zoomed
+    _assert_all_visible(view)
+
+
+def test_minimum_width_leaves_room_for_docks(view):
+    view.set_snapshot(fake_snapshot((2, *[16] * 12, 1)))
+    assert view.minimumSizeHint().width() <= 480
+
+
+def test_node_fill_follows_activation_on_screen(view, qtbot):
+    snap = fake_snapshot((2, 4, 1))
+    snap.unit_activation[0][:] = [0.0, 1.0, 0.5, 1.0]
+    view.set_snapshot(snap)
+    img = _grab(view, qtbot)
+    pal = colors.theme("dark")
+    np.testing.assert_allclose(_pixel(img, view.node_in_widget(1, 1)), _rgb(pal["node_fill_high"]), atol=3)
+    np.testing.assert_allclose(_pixel(img, view.node_in_widget(1, 0)), _rgb(pal["node_fill_low"]), atol=3)
+
+
+def test_huge_network_draws_the_strongest_of_a_fixed_sample(qtbot):
+    view = NetworkGraphView(edge_limit=100, exact_limit=2000)
+    qtbot.addWidget(view)
+    sizes = (2, 64, 64, 1)                            # 128 + 4096 + 64 = 4288 edges > exact limit
+    snap = fake_snapshot_float32(sizes, seed=1)
+    before = [g.copy() for g in snap.edge_grads]
+    view.set_snapshot(snap)
+    plan = view._plan
+    assert plan.mode == "sample" and plan.n_candidates < 4288
+    layer, flat = view.drawn_edges()
+    assert 0 < len(layer) <= 100
+    note = view.note_text()
+    assert f"showing strongest {len(layer):,} of a {plan.n_candidates:,}-edge sample of 4,288 edges" in note
+    cand = plan.candidates[1]
+    drawn = flat[layer == 1]
+    assert np.isin(drawn, cand).all()
+    values = snap.edge_grads[1].ravel()
+    dropped = np.setdiff1d(cand, drawn)
+    assert values[drawn].min() >= values[dropped].max()          # strongest among the candidates
+    for a, b in zip(before, snap.edge_grads):
+        np.testing.assert_array_equal(a, b)                      # the snapshot is left as it was
+    view.set_snapshot(fake_snapshot_float32(sizes, seed=2))      # same sizes: same sample
+    assert view._plan is plan
+    view.set_mode("weight")
+    view.set_per_layer_normalisation(True)
+    assert "≈" in view.column_labels[1].toPlainText()            # norms estimated from the sample
 
 
 def QtCore_point(x, y):
