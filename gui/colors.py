@@ -93,11 +93,15 @@ def decade_range(arrays, max_decades: int = 8, min_decades: int = 2,
     """
     tops, lows = [], []
     for a in arrays:
-        a = np.asarray(a, dtype=np.float64).ravel()
+        a = np.asarray(a)
+        if a.dtype.kind != "f":
+            a = a.astype(np.float64)
+        a = a.ravel()                      # float32 stays float32: no 8-byte copy of big layers
         pos = a[np.isfinite(a) & (a > 0)]
         if pos.size:
-            tops.append(pos.max())
-            lows.append(np.quantile(pos, low_quantile) if pos.size > 1 else pos[0])
+            tops.append(float(pos.max()))
+            k = int(low_quantile * (pos.size - 1))     # the lower order statistic: one partition
+            lows.append(float(np.partition(pos, k)[k]))
     if not tops:
         return 10.0 ** -min_decades, 1.0
     hi = math.ceil(math.log10(max(tops)))
