@@ -26,9 +26,9 @@ from gui import colors
 
 MODES = {
     # mode: (Snapshot field, symbol used in labels, words for the combo box)
-    "gradient": ("edge_grads", "|dL/dw|", "|dL/dw| gradient"),
-    "weight": ("weights", "|w|", "|w| weight"),
-    "update": ("edge_updates", "|Δw|", "|Δw| update"),
+    "gradient": ("edge_grads", "|dL/dw|", "gradient"),
+    "weight": ("weights", "|w|", "weight"),
+    "update": ("edge_updates", "|Δw|", "update"),
 }
 EDGE_LIMIT = 20_000       # above this many edges, draw each layer's strongest (see DESIGN.md)
 EXACT_LIMIT = 1_000_000   # up to this many edges, the strongest are chosen among all of them
