@@ -42,7 +42,11 @@ def play(qtbot, window):
 def test_window_opens_with_its_views(qtbot, make_window):
     window = make_window()
     assert window.isVisible() and window.windowTitle() == "Gradient Flow Lab"
-    assert {"Gradients", "Training", "Activation"} <= set(window._view_docks)
+    assert {"Gradients", "Training", "Activation", "Zig-zag", "Landscape"} <= set(window._view_docks)
+    # every view fits beside the graph and the controls on a 1920-pixel projector
+    needed = (window.controls_dock.minimumSizeHint().width() + window.graph.minimumSizeHint().width()
+              + max(d.minimumSizeHint().width() for d in window._view_docks.values()))
+    assert needed <= 1920, needed
     qtbot.waitUntil(lambda: window.status_labels["step"].text() == "step 0", timeout=10_000)
     assert "numpy" in window.status_labels["backend"].text()
 
