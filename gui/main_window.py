@@ -241,6 +241,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.transport.set_steps_per_frame(self.settings.value("run/steps_per_frame", 0, type=int))
             if self.settings.contains("ui/state"):
                 self.restoreState(self.settings.value("ui/state"))
+        if self.settings is None or not self.settings.contains("ui/state"):
+            # first start: the network graph is the picture people come for, so the centre gets
+            # the most room; the view docks get about 40% (or their minimum)
+            self.resizeDocks([self._view_docks["Gradients"]], [int(self.width() * 0.4)], Qt.Horizontal)
         self.runner.set_steps_per_frame(self.transport.steps_per_frame)
         self.set_theme(self._theme)
         if preset and not self.controls.choose_preset(preset):
