@@ -161,7 +161,8 @@ class _NeuronPanel(QtWidgets.QWidget):
             return
         reached = st.steps_to_min
         steps = f"{reached}" if reached is not None else f"not in {len(self.path) - 1}"
-        self.numbers.setText(f"step {k}   ·   to minimum: {steps}   ·   path ÷ straight: {st.path_ratio:.2f}×")
+        # the ratio is the story (steps alone are similar for both panels): it gets its own line
+        self.numbers.setText(f"path ÷ straight: {st.path_ratio:.2f}×\nstep {k}  ·  minimum reached at step {steps}")
 
     @property
     def finished(self) -> bool:
