@@ -273,7 +273,10 @@ class Network:
                 p = thetas[:, self.slope_slice[0] + l].reshape(g, 1, 1)
             else:
                 p = self.act_param
-            h = self.act.forward(xp, s, p)
+            if self.act.forward_out is not None and s is a:
+                h = self.act.forward_out(xp, a, p, a)  # in place: a is this call's own array
+            else:
+                h = self.act.forward(xp, s, p)
         out = h @ part(self.w_slices[-1])
         out += part(self.b_slices[-1])[:, None, :]
         return loss.value(xp, out, y)
