@@ -15,13 +15,11 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from engine import surface as S
 from gui import colors
+from gui.widgets import font, settings_row
 
 
 def _font(px: int, bold: bool = False) -> QtGui.QFont:
-    f = QtGui.QFont()
-    f.setPixelSize(px)
-    f.setBold(bold)
-    return f
+    return font(px, bold, pixels=True)
 
 
 def _default_factory(config):
@@ -105,20 +103,9 @@ class NetworkSurfaceView(QtWidgets.QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("%p%")
         # two rows, so the view fits a dock beside the graph as well as a full screen
-        settings_row = QtWidgets.QHBoxLayout()
+        settings = settings_row((("directions", self.directions), ("resolution", self.resolution),
+                                 ("train steps", self.steps), ("span", self.span)), 18, min_chars=8)
         bar = QtWidgets.QHBoxLayout()
-        for label, w in (("directions", self.directions), ("resolution", self.resolution),
-                         ("train steps", self.steps), ("span", self.span)):
-            text = QtWidgets.QLabel(label)
-            text.setFont(_font(18))
-            w.setFont(_font(18))
-            if isinstance(w, QtWidgets.QComboBox):
-                w.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-                w.setMinimumContentsLength(8)
-            settings_row.addWidget(text)
-            settings_row.addWidget(w)
-            settings_row.addSpacing(10)
-        settings_row.addStretch(1)
         for b in (self.compute_button, self.cancel_button):
             b.setFont(_font(18, bold=True))
             bar.addWidget(b)
@@ -167,7 +154,7 @@ class NetworkSurfaceView(QtWidgets.QWidget):
         plots.addWidget(self.plot2d, 3)
         plots.addWidget(self.plot1d, 2)
         lay = QtWidgets.QVBoxLayout(self)
-        lay.addLayout(settings_row)
+        lay.addLayout(settings)
         lay.addLayout(bar)
         lay.addWidget(self.status)
         lay.addLayout(plots, 1)

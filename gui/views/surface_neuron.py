@@ -13,6 +13,7 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from engine import surface as S
 from gui import colors
+from gui.widgets import SHRINK, font, settings_row
 
 EXTENT = (-3.0, 4.0, -3.0, 3.5)     # w1 from, to; w2 from, to
 RESOLUTION = 121
@@ -22,10 +23,7 @@ DEFAULT_LR = {"sgd": 0.75, "momentum": 0.1, "adam": 0.1}
 
 
 def _font(px: int, bold: bool = False) -> QtGui.QFont:
-    f = QtGui.QFont()
-    f.setPixelSize(px)
-    f.setBold(bold)
-    return f
+    return font(px, bold, pixels=True)
 
 
 class _NeuronPanel(QtWidgets.QWidget):
@@ -44,7 +42,7 @@ class _NeuronPanel(QtWidgets.QWidget):
         for name in choices:
             self.inputs.addItem(S.INPUT_CAPTIONS[name], name)
         self.inputs.setFont(_font(18))
-        self.inputs.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.inputs.setSizeAdjustPolicy(SHRINK)
         self.inputs.setMinimumContentsLength(12)
 
         self.plot = pg.PlotWidget()
@@ -208,19 +206,8 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         self.seed.setRange(0, 9999)
         # two rows, so the view fits a dock beside the graph as well as a full screen
         bar = QtWidgets.QHBoxLayout()
-        settings_row = QtWidgets.QHBoxLayout()
-        for label, w in (("optimiser", self.optimizer), ("lr", self.lr),
-                         ("batch", self.batch), ("seed", self.seed)):
-            text = QtWidgets.QLabel(label)
-            text.setFont(_font(18))
-            w.setFont(_font(18))
-            if isinstance(w, QtWidgets.QComboBox):
-                w.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-                w.setMinimumContentsLength(6)
-            settings_row.addWidget(text)
-            settings_row.addWidget(w)
-            settings_row.addSpacing(12)
-        settings_row.addStretch(1)
+        settings = settings_row((("optimiser", self.optimizer), ("lr", self.lr),
+                                 ("batch", self.batch), ("seed", self.seed)), 18, min_chars=6, spacing=12)
         for b in (self.play, self.step_button, self.replay):
             b.setFont(_font(18, bold=True))
             bar.addWidget(b)
@@ -229,7 +216,7 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         panels.addWidget(self.left, 1)
         panels.addWidget(self.right, 1)
         lay = QtWidgets.QVBoxLayout(self)
-        lay.addLayout(settings_row)
+        lay.addLayout(settings)
         lay.addLayout(bar)
         lay.addLayout(panels, 1)
 
