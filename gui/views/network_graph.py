@@ -146,8 +146,28 @@ class EdgePlan:
         self.n_candidates = n_cand
 
 
+def _draw_bins(painter, lines: np.ndarray, starts: np.ndarray, pens) -> None:
+    """One ``drawLines`` per colour bin, coldest first so the hottest edges end on top."""
+    painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, False)
+    base = lines.ctypes.data
+    for b in range(len(pens)):
+        s, e = int(starts[b]), int(starts[b + 1])
+        if e > s:
+            painter.setPen(pens[b])
+            painter.drawLines(shiboken6.wrapInstance(base + s * _LINE_BYTES, QtCore.QLineF), e - s)
+
+
 class EdgeItem(pg.GraphicsObject):
-    """Every drawn edge in one item: lines pre-sorted by colour bin, one ``drawLines`` per bin."""
+    """Every drawn edge in one item: lines pre-sorted by colour bin, one ``drawLines`` per bin.
+
+    Drawing 10k edges fills millions of pixels (~30 ms), which would block the GUI thread every
+    frame. So on screen the edges are drawn into a QImage on a helper thread (QPainter on a QImage
+    is thread-safe, and PySide releases the GIL inside drawLines) and ``paint`` only copies the
+    latest finished image (~1 ms). Until an image exists for the current view transform (first
+    paint, zoom, pan, resize) and inside ``exact()`` (exports, ``grab``) it draws directly.
+    """
+
+    sigRendered = QtCore.Signal(object)
 
     def __init__(self):
         super().__init__()
@@ -155,6 +175,13 @@ class EdgeItem(pg.GraphicsObject):
         self._starts = np.zeros(N_BINS + 1, dtype=np.intp)
         self._pens: list[QtGui.QPen] = []
         self._rect = QtCore.QRectF()
+        self._version = 0
+        self._exact = 0
+        self._key = None          # view transform and device size of the last on-screen paint
+        self._image = None        # (key, QImage) of the last finished background render
+        self._busy = self._pending = False
+        self._pool = None
+        self.sigRendered.connect(self._on_rendered)
 
     def set_bounds(self, rect: QtCore.QRectF) -> None:
         self.prepareGeometryChange()
@@ -162,22 +189,82 @@ class EdgeItem(pg.GraphicsObject):
 
     def set_lines(self, lines: np.ndarray, starts: np.ndarray, pens: list[QtGui.QPen]) -> None:
         """``lines`` (n, 4) float64 sorted by bin; bin ``b`` is ``lines[starts[b]:starts[b + 1]]``."""
-        self._lines = np.ascontiguousarray(lines, dtype=np.float64)
-        self._starts = starts
+        self._lines = np.array(lines, dtype=np.float64, order="C")  # a copy: the renderer reads it
+        self._starts = np.array(starts)
         self._pens = pens
+        self._version += 1
+        if self._key is None:
+            self.update()
+        else:
+            self._schedule()      # update() follows when the new image is ready
+
+    # ----------------------------------------------------------------- background rendering
+    def _schedule(self) -> None:
+        if self._busy:
+            self._pending = True
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-render")
+        self._busy, self._pending = True, False
+        key = self._key
+        job = (key, self._lines, self._starts, [QtGui.QPen(p) for p in self._pens])
+        self._pool.submit(self._render, job)
+
+    def _render(self, job) -> None:  # on the helper thread
+        key, lines, starts, pens = job
+        transform, width, height, ratio = key
+        image = QtGui.QImage(int(width * ratio), int(height * ratio), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+        image.setDevicePixelRatio(ratio)
+        image.fill(0)
+        if len(lines) and pens:
+            painter = QtGui.QPainter(image)
+            painter.setTransform(transform)
+            _draw_bins(painter, lines, starts, pens)
+            painter.end()
+        try:
+            self.sigRendered.emit((key, image))
+        except RuntimeError:  # the item was deleted while we drew
+            pass
+
+    def _on_rendered(self, result) -> None:
+        self._image = result
+        self._busy = False
+        if self._pending:
+            self._schedule()
         self.update()
 
+    def exact(self):
+        """Context manager: paint directly inside it (for grab/export: always the latest colours)."""
+        item = self
+
+        class _Exact:
+            def __enter__(self):
+                item._exact += 1
+
+            def __exit__(self, *exc):
+                item._exact -= 1
+        return _Exact()
+
     def paint(self, painter, option, widget=None):
-        painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, False)
-        lines, starts = self._lines, self._starts
-        if not len(lines) or not self._pens:
+        if not len(self._lines) or not self._pens:
             return
-        base = lines.ctypes.data
-        for b in range(len(self._pens)):  # coldest first: the hottest edges end on top
-            s, e = int(starts[b]), int(starts[b + 1])
-            if e > s:
-                painter.setPen(self._pens[b])
-                painter.drawLines(shiboken6.wrapInstance(base + s * _LINE_BYTES, QtCore.QLineF), e - s)
+        if self._exact:
+            _draw_bins(painter, self._lines, self._starts, self._pens)
+            return
+        device = painter.device()
+        t = painter.transform()
+        key = (QtGui.QTransform(t), device.width(), device.height(), device.devicePixelRatioF())
+        if self._image is not None and self._image[0] == key:
+            painter.save()
+            painter.resetTransform()
+            painter.drawImage(0, 0, self._image[1])
+            painter.restore()
+            return
+        _draw_bins(painter, self._lines, self._starts, self._pens)  # exact, while no image fits
+        if self._key != key:
+            self._key = key
+            self._schedule()
 
     def boundingRect(self):
         pad = 0.05
@@ -542,6 +629,11 @@ class NetworkGraphView(QtWidgets.QWidget):
     def is_fitted(self) -> bool:
         """True while the view follows the network's size (until the user zooms or pans)."""
         return self._auto_fit
+
+    def grab(self, *args):
+        """A picture with the latest colours: edges drawn directly, not from the background image."""
+        with self.edges.exact():
+            return super().grab(*args)
 
     def fit(self) -> None:
         """Fit the whole network, labels included, into the view, and keep it fitted on resizes."""

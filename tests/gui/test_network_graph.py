@@ -353,3 +353,26 @@ def test_huge_network_draws_the_strongest_of_a_fixed_sample(qtbot):
 def QtCore_point(x, y):
     from pyqtgraph.Qt import QtCore
     return QtCore.QPointF(float(x), float(y))
+
+
+def test_edges_drawn_off_the_gui_thread_match_the_exact_drawing(view, qtbot):
+    """On screen the edges come from an image rendered on a helper thread; it must show the same
+    colours as drawing them directly (what grab() and exports do)."""
+    sizes = (2, 4, 1)
+    grads = [np.full((2, 4), 1e-7), np.full((4, 1), 1e-7)]
+    grads[0][0, 3] = 1e-1
+    view.set_snapshot(fake_snapshot(sizes, edge_grads=grads))
+    view.graphics.viewport().repaint()  # an on-screen paint: records the transform, starts a render
+    qtbot.waitUntil(lambda: view.edges._image is not None and not view.edges._busy, timeout=5_000)
+    grads[0][0, 3], grads[0][1, 0] = 1e-7, 1e-1  # move the hot edge: a new render must follow
+    view.set_snapshot(fake_snapshot(sizes, edge_grads=grads))
+    qtbot.waitUntil(lambda: not view.edges._busy, timeout=5_000)
+    image = view.edges._image[1]
+    offset = view.graphics.viewport().mapTo(view, view.graphics.viewport().rect().topLeft())
+    exact = view.grab().toImage()
+    bg = _rgb(colors.theme("dark")["background"])
+    table = colors.lut(colors.edge_colormap("dark"), 64)
+    for (i, j), want in (((1, 0), table[-1, :3]), ((0, 3), table[0, :3])):
+        point = view.edge_midpoint_in_widget(0, i, j)
+        np.testing.assert_allclose(_pixel(image, point - offset, np.zeros(3)), want, atol=2)
+        np.testing.assert_allclose(_pixel(exact, point, bg), want, atol=2)
