@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui.colors import OKABE_ITO, colormap, sci, theme
+from gui.widgets import font
 
 FONT_PT = 14          # projector-legible labels and ticks
 LINE_W = 3
@@ -91,10 +92,7 @@ def layer_name(i: int, n: int) -> str:
 
 
 def _font(pt: int = FONT_PT, bold: bool = False) -> QtGui.QFont:
-    f = QtGui.QFont()
-    f.setPointSize(pt)
-    f.setBold(bold)
-    return f
+    return font(pt, bold)
 
 
 class ChartBase(QtWidgets.QWidget):

@@ -23,6 +23,7 @@ import shiboken6
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from gui import colors
+from gui.widgets import font
 
 MODES = {
     # mode: (Snapshot field, symbol used in labels, words for the combo box)
@@ -384,10 +385,7 @@ class NodeItem(pg.GraphicsObject):
 
 
 def _font(pt: int, bold: bool = False) -> QtGui.QFont:
-    font = QtGui.QFont()
-    font.setPointSize(pt)
-    font.setBold(bold)
-    return font
+    return font(pt, bold)
 
 
 class NetworkGraphView(QtWidgets.QWidget):
