@@ -648,7 +648,25 @@ class AdaptiveSplitter(QtWidgets.QSplitter):
         super().resizeEvent(event)
 
 
-class GradientChartsView(QtWidgets.QWidget):
+class ChartGroup(QtWidgets.QWidget):
+    """A tab of charts: snapshots, clearing and themes go to every chart in ``self.charts``."""
+
+    charts: tuple = ()
+
+    def set_snapshot(self, snapshot):
+        for c in self.charts:
+            c.set_snapshot(snapshot)
+
+    def clear(self):
+        for c in self.charts:
+            c.clear()
+
+    def set_theme(self, name):
+        for c in self.charts:
+            c.set_theme(name)
+
+
+class GradientChartsView(ChartGroup):
     """The "Gradients" tab: norm history and flow bars on top, histograms below."""
 
     def __init__(self, parent=None):
@@ -670,20 +688,9 @@ class GradientChartsView(QtWidgets.QWidget):
         layout.addWidget(split)
         self.charts = (self.history, self.bars, self.histograms)
 
-    def set_snapshot(self, snapshot):
-        for c in self.charts:
-            c.set_snapshot(snapshot)
-
-    def clear(self):
-        for c in self.charts:
-            c.clear()
-
-    def set_theme(self, name):
-        for c in self.charts:
-            c.set_theme(name)
 
 
-class TrainingView(QtWidgets.QWidget):
+class TrainingView(ChartGroup):
     """The "Training" tab: loss curve and decision boundary side by side."""
 
     def __init__(self, parent=None):
@@ -701,14 +708,3 @@ class TrainingView(QtWidgets.QWidget):
     def set_data(self, data):
         self.boundary.set_data(data)
 
-    def set_snapshot(self, snapshot):
-        for c in self.charts:
-            c.set_snapshot(snapshot)
-
-    def clear(self):
-        for c in self.charts:
-            c.clear()
-
-    def set_theme(self, name):
-        for c in self.charts:
-            c.set_theme(name)
