@@ -91,6 +91,17 @@ class Simulation:
     def _inputs(self, x):
         return self.xp.asarray(x - self.input_mean, dtype=self.dtype)
 
+    def _user_inputs(self, inputs):
+        """Raw inputs from a caller (any array-like, one row per sample) on the backend."""
+        return self._inputs(np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1))
+
+    def _user_targets(self, targets):
+        """Class labels (n,) or dense targets (n, k) from a caller, as the loss expects them."""
+        t = np.asarray(targets)
+        if t.ndim == 1 and self.data.n_classes:
+            return self._targets(t)
+        return self.xp.asarray(t.reshape(len(t), -1), dtype=self.dtype)
+
     def _targets(self, y):
         """Dense float targets: one-hot labels, 0/1 for one output, values for regression."""
         y = np.asarray(y)
@@ -273,7 +284,7 @@ class Simulation:
 
     def predict(self, inputs) -> np.ndarray:
         """Eval-mode predictions for raw (uncentred) inputs: probabilities, or values for regression."""
-        x = self._inputs(np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1))
+        x = self._user_inputs(inputs)
         with np.errstate(all="ignore"):
             out = self.network.forward(x, training=False, keep=False)
             return to_numpy(self.loss_fn.output(self.xp, out)).astype(np.float64)
@@ -287,10 +298,7 @@ class Simulation:
         Training state (gradient buffer, caches, running statistics, random streams) is untouched.
         """
         xp, net = self.xp, self.network
-        x = self._inputs(np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1))
-        t = np.asarray(targets)
-        y = self._targets(t) if (t.ndim == 1 and self.data.n_classes) else xp.asarray(
-            t.reshape(len(t), -1), dtype=self.dtype)
+        x, y = self._user_inputs(inputs), self._user_targets(targets)
         saved = (net.grad.copy(), net.caches, net.signals, getattr(net, "last_input", None))
         try:
             noise = xp.random.default_rng(_seed(self.config.seed, 4, self.step_count))
@@ -343,10 +351,7 @@ class Simulation:
         """
         xp = self.xp
         if inputs is not None:
-            x = self._inputs(np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1))
-            t = np.asarray(targets)
-            y = self._targets(t) if (t.ndim == 1 and self.data.n_classes) else xp.asarray(
-                t.reshape(len(t), -1), dtype=self.dtype)
+            x, y = self._user_inputs(inputs), self._user_targets(targets)
         elif split == "train":
             x, y = self.x_train, self.y_train
         elif split == "test":
