@@ -19,13 +19,13 @@ import numpy as np
 
 from . import surface as S
 from .config import Config, ConfigError, atomic_write_bytes
+from .presets import load_preset
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
 KINDS = ("neuron", "network")
 
 
@@ -82,26 +82,27 @@ def run_surface_command(args: argparse.Namespace) -> int:
 def _load(args) -> tuple[Config, dict, str]:
     """Config, the raw [neuron] table (may be empty) and a label naming the source."""
     if args.preset is not None:
-        path = PRESET_DIR / f"{args.preset}.toml"
-        if not path.is_file():
-            names = sorted(f.stem for f in PRESET_DIR.glob("*.toml"))
-            raise UsageError(f"invalid value for '--preset': {args.preset!r} "
-                             f"(allowed: {' | '.join(names) or 'no presets found'})")
-        label = args.preset
+        try:
+            preset = load_preset(args.preset)  # keeps the [neuron] table in preset.extra
+        except ConfigError as exc:
+            if exc.key != "preset":
+                raise
+            raise UsageError(f"invalid value for '--preset': {args.preset!r} (allowed: {exc.allowed})") from None
+        config, neuron, label = preset.config, preset.extra.get("neuron", {}), args.preset
     else:
         path = Path(args.config)
         if not path.is_file():
             raise UsageError(f"invalid value for '--config': {args.config!r} (allowed: an existing TOML file)")
         label = path.stem
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"invalid value for 'file': {str(path)!r} (allowed: a readable TOML file: {exc})")
-    neuron = data.get("neuron", {})
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise UsageError(f"invalid value for 'file': {str(path)!r} (allowed: a readable TOML file: {exc})")
+        neuron = data.get("neuron", {})
+        # Config.from_dict reads the [config] table when present and ignores [preset] / [neuron]
+        config = Config.from_dict(data if "config" in data else {k: v for k, v in data.items() if k != "neuron"})
     if not isinstance(neuron, dict):
         raise UsageError("invalid value for 'neuron': not a table (allowed: a [neuron] table)")
-    # Config.from_dict reads the [config] table when present and ignores [preset] / [neuron]
-    config = Config.from_dict(data if "config" in data else {k: v for k, v in data.items() if k != "neuron"})
     if args.overrides:
         config = config.with_overrides(args.overrides)
     return config, neuron, label
