@@ -7,11 +7,14 @@ recorded so far is written first). Never a traceback for user error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import itertools
 import json
 import math
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import BackendError
-from .config import FIELD_NAMES, Config, ConfigError, atomic_write_bytes, atomic_write_text, parse_value
+from .config import FIELD_NAMES, Config, ConfigError, atomic_write_bytes, atomic_write_text, parse_value, short
 
 EXIT_IO, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -68,8 +71,17 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                         help="array backend (default: the config's; env GRADFLOW_BACKEND for auto)")
 
 
+def parser_prog() -> str:
+    return "gradflow"
+
+
 def resolve_config(args) -> tuple[Config, str]:
     """The Config that the arguments describe, and a label of where it came from."""
+    for flag in ("preset", "config"):
+        value = getattr(args, flag, None)
+        if value is not None and not value.strip():
+            raise UsageError(f"--{flag} is empty: give a {'preset name (see `presets`)' if flag == 'preset' else 'TOML file'}"
+                             " or leave the option out for the defaults")
     if getattr(args, "preset", None):
         from .presets import load_preset
         config, label = load_preset(args.preset).config, f"preset {args.preset}"
@@ -155,64 +167,186 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="step", dynamic_ncols=True, leave=False, file=sys.stderr)
 
 
-def train_and_record(config: Config, progress: bool = False):
-    """Train ``config.steps`` steps, recording a snapshot every ``config.every`` steps.
+CHUNK_S = 0.2  # longest stretch of training between two looks at the stop flag
 
-    Returns (sim, rows, last snapshot, wall seconds, interrupted). Ctrl-C stops early and keeps
-    what was recorded.
-    """
-    from .simulation import Simulation
 
-    sim = Simulation(config)
-    snap = sim.snapshot()
-    columns = _metric_columns(snap)
-    rows = [_metric_row(snap)]
-    bar = _progress(config.steps, progress)
-    t0 = time.perf_counter()
-    interrupted = False
+def record_loop(sim, steps: int, every: int, stop, on_record=None, progress: bool = False,
+                checkpoint_every: int = 0, on_checkpoint=None):
+    """Train ``sim`` up to ``steps`` steps, calling ``on_record(snapshot)`` at every multiple of
+    ``every`` (and at divergence) and ``on_checkpoint()`` after a record once ``checkpoint_every``
+    steps have passed. Stops between chunks of at most ~CHUNK_S when ``stop.requested``.
+    Returns the last snapshot (taken now if the loop stopped between records)."""
+    bar = _progress(max(steps - sim.step_count, 0), progress)
+    chunk, last_checkpoint, snap = 1, sim.step_count, None
     try:
-        while sim.step_count < config.steps and not sim.diverged:
-            n = min(config.every, config.steps - sim.step_count)
-            before = sim.step_count
-            snap = sim.step(n)
-            rows.append(_metric_row(snap))
+        while sim.step_count < steps and not sim.diverged and not stop.requested:
+            to_record = min(every - sim.step_count % every, steps - sim.step_count)
+            n = min(chunk, to_record)
+            before, t0 = sim.step_count, time.perf_counter()
+            sim.step(n, snapshot=False)
+            dt = time.perf_counter() - t0
+            chunk = max(1, min(1 << 20, int(CHUNK_S * n / dt) if dt > 0 else chunk * 2))
             if bar is not None:
                 bar.update(sim.step_count - before)
+            if n < to_record and not sim.diverged:
+                continue
+            snap = sim.snapshot()
+            if on_record is not None:
+                on_record(snap)
+            if bar is not None:
                 bar.set_postfix(loss=f"{snap.loss:.4g}", refresh=False)
-    except KeyboardInterrupt:
-        interrupted = True
-        snap = sim.snapshot()
+            if checkpoint_every and on_checkpoint is not None and sim.step_count - last_checkpoint >= checkpoint_every:
+                on_checkpoint()
+                last_checkpoint = sim.step_count
     finally:
         if bar is not None:
             bar.close()
-    return sim, columns, rows, snap, time.perf_counter() - t0, interrupted
+    if snap is None or snap.step != sim.step_count:
+        snap = sim.snapshot()
+    return snap
+
+
+def train_and_record(config: Config, progress: bool = False, stop=None):
+    """Train ``config.steps`` steps, recording every ``config.every`` steps (in memory: for
+    small runs and tests; ``run`` streams to disk). Returns (sim, columns, rows, snapshot,
+    wall seconds, interrupted)."""
+    from .simulation import Simulation
+    from .stopping import StopSignals
+
+    sim = Simulation(config)
+    snap = sim.snapshot()
+    columns, rows = _metric_columns(snap), [_metric_row(snap)]
+    t0 = time.perf_counter()
+    with (StopSignals() if stop is None else contextlib.nullcontext(stop)) as stop:
+        snap = record_loop(sim, config.steps, config.every, stop, lambda s: rows.append(_metric_row(s)), progress)
+    return sim, columns, rows, snap, time.perf_counter() - t0, stop.requested
+
+
+def _max_memory(args):
+    from .memory import parse_size
+    return parse_size(args.max_memory) if getattr(args, "max_memory", None) is not None else None
 
 
 def cmd_run(args) -> int:
-    config, label = resolve_config(args)
-    out = Path(args.out)
-    _make_out_dir(out)
-    progress = sys.stderr.isatty() and not args.quiet
-    sim, columns, rows, snap, wall, interrupted = train_and_record(config, progress)
-    summary = _summary(sim, snap, label, wall, snap.step)
-    summary["interrupted"] = interrupted
-    config.save(out / "config.toml")
-    atomic_write_text(out / "metrics.csv", _csv_text(columns, rows))
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    atomic_write_bytes(out / "weights.npz", _weights_npz(sim))
+    from .memory import check_config
+    from .rundir import RunDirError, RunFolder, check_out_dir
+    from .stopping import StopSignals
+
+    limit = _max_memory(args)
+    try:
+        if args.resume is not None:
+            return _run_resume(args, limit)
+        if args.out is None:
+            raise UsageError("run needs --out DIR (or --resume DIR to continue a run)")
+        config, label = resolve_config(args)
+        out = check_out_dir(args.out)
+        check_config(config, limit)
+        with StopSignals() as stop:
+            folder = RunFolder.create(out, args.discard_unfinished)
+            return _train_into(folder, config, label, args, stop, state=None)
+    except RunDirError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _run_resume(args, limit) -> int:
+    from .memory import check_config
+    from .rundir import RunFolder, check_out_dir
+    from .stopping import StopSignals
+
+    given = [flag for flag, v in (("--preset", args.preset), ("--config", args.config), ("--set", args.overrides),
+                                  ("--seed", args.seed), ("--backend", args.backend), ("--every", args.every))
+             if v not in (None, [])]
+    if given:
+        raise UsageError(f"--resume continues the stored config; {given[0]} cannot change it (only --steps can)")
+    if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
+        raise UsageError("--resume DIR writes back into DIR; leave out --out")
+    out = check_out_dir(args.resume)
+    with StopSignals() as stop:
+        folder, meta, arrays = RunFolder.resume(out)
+        try:
+            config = Config.from_dict(meta["config"])
+            if args.steps is not None:
+                config = config.replace(steps=args.steps)
+            check_config(config, limit)
+        except BaseException:
+            folder.release()
+            raise
+        return _train_into(folder, config, meta["run"]["label"], args, stop, state=(meta, arrays))
+
+
+def _train_into(folder, config, label, args, stop, state) -> int:
+    """Train into ``folder`` (fresh, or from a checkpoint ``state``) and swap it in."""
+    from .rundir import restore
+    from .simulation import Simulation
+
+    out, finished = folder.out, False
+    try:
+        folder.write("config.toml", config.to_toml().encode("utf-8"))
+        sim = Simulation(config)
+        wall0, resumed_from = 0.0, None
+        if state is None:
+            snap = sim.snapshot()
+            columns = _metric_columns(snap)
+            folder.open_metrics(columns).write(_metric_row(snap))
+        else:
+            meta, arrays = state
+            restore(sim, meta, arrays)
+            run = meta["run"]
+            columns, wall0, resumed_from = run["columns"], float(run["wall"]), sim.step_count
+            folder.open_metrics(columns, int(run["metrics_offset"]))
+        t0 = time.perf_counter()
+
+        def extra():
+            return {"label": label, "wall": wall0 + time.perf_counter() - t0, "columns": columns}
+
+        progress = sys.stderr.isatty() and not args.quiet
+        try:
+            snap = record_loop(sim, config.steps, config.every, stop,
+                               lambda s: folder.metrics.write(_metric_row(s)), progress,
+                               args.checkpoint_every or 0, lambda: folder.checkpoint(sim, extra()))
+        except KeyboardInterrupt:  # a second signal: leave the partial folder and its checkpoint
+            print(f"gradflow run: stopped at once ({stop.name} twice); {out} is unchanged"
+                  + (f"; continue from the last checkpoint with `run --resume {out}`"
+                     if (folder.partial / "checkpoint.npz").exists() else ""), file=sys.stderr)
+            finished = True
+            return stop.exit_code or EXIT_INTERRUPTED
+        interrupted = stop.requested
+        summary = _summary(sim, snap, label, extra()["wall"], snap.step)
+        summary["interrupted"] = interrupted
+        if interrupted:
+            summary["signal"] = stop.name
+        if resumed_from is not None:
+            summary["resumed_from_step"] = resumed_from
+        keep = interrupted or bool(args.checkpoint_every) or resumed_from is not None
+        if keep:
+            folder.checkpoint(sim, extra())
+        folder.finish({"summary.json": (json.dumps(summary, indent=2) + "\n").encode("utf-8"),
+                       "weights.npz": _weights_npz(sim)}, keep_checkpoint=keep)
+        finished = True
+    finally:
+        if not finished and not (folder.partial / "checkpoint.npz").exists():
+            shutil.rmtree(folder.partial, ignore_errors=True)  # nothing to resume: no stale folder
+        folder.release()
     if not args.quiet:
-        state = f"DIVERGED at step {snap.diverged_at}" if snap.diverged else f"loss {snap.loss:.4g}"
+        state_text = f"DIVERGED at step {snap.diverged_at}" if snap.diverged else f"loss {snap.loss:.4g}"
         acc = "" if math.isnan(snap.accuracy) else f", accuracy {snap.accuracy:.3f}"
-        print(f"{label}: {snap.step} steps, {state}{acc}, first/last gradient ratio "
+        stopped = f" (stopped by {stop.name}; `run --resume {out}` continues)" if interrupted else ""
+        print(f"{label}: {snap.step} steps, {state_text}{acc}, first/last gradient ratio "
               f"{snap.grad_ratio:.3g}, {summary['steps_per_second'] or 0:.0f} steps/s on {sim.backend.name} "
-              f"-> {out}/")
-    return EXIT_INTERRUPTED if interrupted else 0
+              f"-> {out}/{stopped}")
+    return stop.exit_code if interrupted else 0
 
 
 def _make_out_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    """A folder for files written one at a time (sweep.csv), checked before any training."""
+    from .rundir import RunDirError, check_out_dir
+    try:
+        path = check_out_dir(out) if not Path(out).is_dir() else Path(out)
+    except RunDirError as exc:
+        raise UsageError(str(exc)) from None
+    path.mkdir(parents=True, exist_ok=True)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out} is not writable")
 
 
 # ------------------------------------------------------------------------------------ sweep
@@ -239,21 +373,31 @@ def cmd_sweep(args) -> int:
     keys = [k for k, _ in grid]
     combos = list(itertools.product(*(values for _, values in grid)))
     configs = [base.replace(**dict(zip(keys, combo))) for combo in combos]  # validate all first
+    from .memory import check_config
+    from .stopping import StopSignals
+    limit = _max_memory(args)
+    for config in configs:
+        check_config(config, limit)
     out = Path(args.out)
     _make_out_dir(out)
     columns = keys + ["final_loss", "final_accuracy", "test_accuracy", "grad_norm_ratio_first_last",
                       "dead_fraction", "saturated_fraction", "diverged", "diverged_at", "steps_per_second"]
     rows = []
-    for i, (combo, config) in enumerate(zip(combos, configs), 1):
-        if not args.quiet:
-            print(f"[{i}/{len(configs)}] " + " ".join(f"{k}={_fmt(v)}" for k, v in zip(keys, combo)),
-                  file=sys.stderr, flush=True)
-        sim, _, _, snap, wall, interrupted = train_and_record(config, progress=False)
-        s = _summary(sim, snap, label, wall, snap.step)
-        rows.append([_fmt(v) for v in combo] + [s[c] for c in columns[len(keys):]])
-        atomic_write_text(out / "sweep.csv", _csv_text(columns, [[_cell(v) for v in r] for r in rows]))
-        if interrupted:
-            return EXIT_INTERRUPTED
+    from .simulation import Simulation
+    with StopSignals() as stop:
+        for i, (combo, config) in enumerate(zip(combos, configs), 1):
+            if not args.quiet:
+                print(f"[{i}/{len(configs)}] " + " ".join(f"{k}={_fmt(v)}" for k, v in zip(keys, combo)),
+                      file=sys.stderr, flush=True)
+            sim, t0 = Simulation(config), time.perf_counter()
+            snap = record_loop(sim, config.steps, config.every, stop)
+            s = _summary(sim, snap, label, time.perf_counter() - t0, snap.step)
+            rows.append([_fmt(v) for v in combo] + [s[c] for c in columns[len(keys):]])
+            atomic_write_text(out / "sweep.csv", _csv_text(columns, [[_cell(v) for v in r] for r in rows]))
+            if stop.requested:
+                print(f"{parser_prog()} sweep: stopped by {stop.name} after {i} of {len(configs)} runs "
+                      f"(the last one at step {snap.step}); {out / 'sweep.csv'} holds them", file=sys.stderr)
+                return stop.exit_code
     print(_table(columns, rows))
     return 0
 
@@ -301,6 +445,22 @@ def cmd_config(args) -> int:
 
 
 # ------------------------------------------------------------------------------------ main
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {short(text)!r}")
+    return value
+
+
+def _add_max_memory(parser) -> None:
+    parser.add_argument("--max-memory", metavar="SIZE",
+                        help="refuse up front a run estimated to need more (e.g. 2G, 512M); "
+                             "without it, what the machine has available")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradflow",
@@ -316,7 +476,17 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog=_registry_help(), formatter_class=fmt)
     add_config_arguments(run)
     run.add_argument("--every", type=int, metavar="K", help="record every K steps (default: the config's)")
-    run.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
+    run.add_argument("--out", metavar="DIR", help="output directory (created if missing; replaced whole "
+                     "when the run ends, so it holds one complete run)")
+    run.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+                     help="write weights and optimiser state every N steps (at the next record), "
+                          "so `--resume` can continue a killed run")
+    run.add_argument("--resume", metavar="DIR",
+                     help="continue the run in DIR from its last checkpoint (same numbers as an "
+                          "uninterrupted run); --steps may raise the total")
+    run.add_argument("--discard-unfinished", action="store_true",
+                     help="start over even if --out has a killed run's checkpoint")
+    _add_max_memory(run)
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or final line")
     run.set_defaults(func=cmd_run)
 
@@ -327,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                        help="a key and its values (repeatable); list values use ':' (width=8:16,32:32)")
     sweep.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    _add_max_memory(sweep)
     sweep.add_argument("-q", "--quiet", action="store_true", help="no per-run progress lines")
     sweep.set_defaults(func=cmd_sweep)
 

@@ -11,9 +11,7 @@ import difflib
 import math
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 if sys.version_info >= (3, 11):
@@ -22,6 +20,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 import tomli_w
+
+from .fileio import UnreadableFile, atomic_write_bytes, atomic_write_text, read_text  # noqa: F401 (re-exported)
 
 MAX_DEPTH = 50
 MAX_WIDTH = 1024
@@ -36,7 +36,13 @@ class ConfigError(ValueError):
 
     def __init__(self, key: str, value: Any, allowed: str, message: str | None = None):
         self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(message or f"invalid value for '{key}': {value!r} (allowed: {allowed})")
+        super().__init__(message or f"invalid value for '{short(key)}': {short(repr(value))} (allowed: {allowed})")
+
+
+def short(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters for a message (a 1 MB value is not echoed in full)."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text):,} characters)"
 
 
 def _choices(kind: str) -> tuple[str, ...]:
@@ -144,7 +150,7 @@ class Config:
         check("center_inputs", isinstance(self.center_inputs, bool), "true | false")
         check("lr", is_num(self.lr) and 0 < self.lr <= 100, "a number in (0, 100]")
         n_layers = self.depth + 1
-        check("layer_lr", len(self.layer_lr) in (0, n_layers)
+        check("layer_lr", isinstance(self.layer_lr, tuple) and len(self.layer_lr) in (0, n_layers)
               and all(is_num(x) and 0 <= x <= 1e6 for x in self.layer_lr),
               f"empty (all 1), or {n_layers} numbers >= 0, one per weight layer, input side first")
         check("momentum", is_num(self.momentum) and 0 <= self.momentum < 1, "a number in [0, 1)")
@@ -199,15 +205,16 @@ class Config:
         return d
 
     def to_toml(self) -> str:
-        return tomli_w.dumps(self.to_dict())
+        # The end line lets `load` tell a file we wrote that was cut short (a cut can still be
+        # valid TOML: `leaky_slope = 0.01` -> `leaky_slope = 0.0`) from a short hand-written one.
+        return TOML_HEADER + tomli_w.dumps(self.to_dict()) + TOML_END
 
     def save(self, path: str | os.PathLike) -> None:
         atomic_write_text(path, self.to_toml())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
-        data = dict(data.get("config", data))  # preset files keep the config in a [config] table
-        data.pop("preset", None)
+        data = _config_table(data)  # preset files keep the config in a [config] table
         for key in data:
             if key not in FIELD_NAMES:
                 raise unknown_key_error(key)
@@ -216,20 +223,18 @@ class Config:
         return cls(**data)
 
     @classmethod
-    def from_toml(cls, text: str) -> "Config":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError("file", "TOML", f"valid TOML ({exc})") from None
-        return cls.from_dict(data)
+    def from_toml(cls, text: str, source: str = "<text>") -> "Config":
+        return cls.from_dict(parse_toml(text, source))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Config":
+        """Read a config (or preset) TOML file: a regular file under the size limit, UTF-8."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError("file", str(path), f"a readable UTF-8 TOML file ({exc})") from None
-        return cls.from_toml(text)
+            text = read_text(path)
+        except UnreadableFile as exc:
+            raise ConfigError("file", str(path), "a readable UTF-8 TOML file",
+                              f"cannot use config file '{short(path)}': {exc.reason}") from None
+        return cls.from_toml(text, str(path))
 
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Config))
@@ -237,10 +242,55 @@ _DEFAULTS = Config.__dataclass_fields__
 
 
 def unknown_key_error(key: str) -> ConfigError:
-    close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
+    key = str(key)
+    lower = {name.lower(): name for name in FIELD_NAMES}
+    close = [lower[key.lower()]] if key.lower() in lower else \
+        [lower[c] for c in difflib.get_close_matches(key.lower(), list(lower), n=1)]
     hint = f"did you mean '{close[0]}'? " if close else ""
     allowed = hint + "known keys: " + ", ".join(FIELD_NAMES)
-    return ConfigError(key, None, allowed, f"unknown config key '{key}' ({allowed})")
+    return ConfigError(key, None, allowed, f"unknown config key '{short(key)}' ({allowed})")
+
+
+TOML_HEADER = "# Gradient Flow Lab config (complete; the last line is '# end')\n"
+TOML_END = "# end\n"
+# Tables a preset file may hold besides [config]; loading such a file as a config ignores them.
+PRESET_TABLES = ("preset", "claim", "stage", "member", "neuron")
+
+
+def parse_toml(text: str, source: str = "<text>") -> dict[str, Any]:
+    """TOML text -> dict; a ConfigError names the source and the line for syntax errors, and
+    refuses a file we wrote (it starts with TOML_HEADER) whose end line is missing (cut short)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("file", source, "valid TOML", f"{short(source)}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError("file", source, "valid TOML",
+                          f"{short(source)}: values nested too deeply to read") from None
+    if text.startswith(TOML_HEADER) and not text.rstrip().endswith(TOML_END.strip()):
+        raise ConfigError("file", source, "a complete file",
+                          f"{short(source)}: the file is cut short (its last line '# end' is missing); "
+                          "nothing was run with it")
+    return data
+
+
+def _config_table(data: Any) -> dict[str, Any]:
+    """The Config fields of a parsed file: its [config] table, or its top level without one."""
+    if not isinstance(data, dict):
+        raise ConfigError("config", data, "a table of config keys")
+    if "config" not in data:
+        data = dict(data)
+        data.pop("preset", None)
+        return data
+    table = data["config"]
+    if not isinstance(table, dict):
+        raise ConfigError("config", table, "a [config] table of key = value lines (not a value or [[config]])")
+    stray = [k for k in data if k not in ("config", *PRESET_TABLES)]
+    if stray:
+        raise ConfigError(stray[0], data[stray[0]], "inside [config]",
+                          f"top-level key '{short(stray[0])}' beside a [config] table would be ignored: "
+                          "move it into [config]")
+    return dict(table)
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -284,23 +334,3 @@ def parse_value(key: str, raw: str) -> Any:
     return raw
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write a file so that readers see the old or the new content, never half of it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))

@@ -82,7 +82,7 @@ def test_diverged_run_is_a_result(tmp_path):
     (["run", "--set", "dataset=sine", "--set", "loss=bce"], ["'loss'", "mse", "regression"]),
     (["run", "--set", "noequals"], ["--set", "key=value"]),
     (["run", "--preset", "nope"], ["'preset'", "nope", "sigmoid-vanishing"]),
-    (["run", "--config", "/does/not/exist.toml"], ["'file'", "exist.toml"]),
+    (["run", "--config", "/does/not/exist.toml"], ["config file", "exist.toml", "No such file"]),
     (["run", "--backend", "cupy"], ["cupy", "cannot run"]),
     (["run", "--backend", "gpu"], ["invalid choice", "gpu"]),
     (["sweep", "--grid", "lr"], ["--grid", "key=v1,v2"]),
@@ -136,14 +136,19 @@ def test_full_disk_is_reported_and_leaves_no_partial_files(tmp_path, monkeypatch
         def __exit__(self, *exc):
             self.fh.close()
 
+        def fileno(self):
+            return self.fh.fileno()
+
         def write(self, data):
             raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(config_mod.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode)))
     code = cli_main(["run", "--steps", "2", "--backend", "numpy", "--out", str(tmp_path)])
     assert code == 1
-    assert "No space left on device" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and str(tmp_path) in err  # names the file
     assert list(tmp_path.iterdir()) == []  # no half-written file, no temp file left behind
+    assert [p.name for p in tmp_path.parent.iterdir() if p.name.startswith(f".{tmp_path.name}.")] == []
 
 
 def test_sweep_writes_one_row_per_run(tmp_path):
