@@ -428,7 +428,13 @@ def _table(columns, rows) -> str:
 # ------------------------------------------------------------------------------------ presets, config
 def cmd_presets(args) -> int:
     from .presets import list_presets
-    presets = list_presets()
+    errors = []
+    presets = list_presets(errors)
+    for name, message in errors:
+        print(f"gradflow presets: skipped broken preset '{name}': {message}", file=sys.stderr)
+    if not presets:
+        print("gradflow presets: no presets could be loaded", file=sys.stderr)
+        return EXIT_USAGE if errors else 0
     width = max(len(p.name) for p in presets)
     for p in presets:
         line = f"{p.name.ljust(width)}  {p.title}"

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import stat
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -277,10 +278,10 @@ def checkpoint_bytes(sim, extra: dict) -> bytes:
 def read_checkpoint(path: Path) -> tuple[dict, dict]:
     """(meta, arrays) of a checkpoint; a RunDirError for a damaged or foreign file."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
-    except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise RunDirError(f"{path} is not a readable checkpoint ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != "gradflow-checkpoint":
         raise RunDirError(f"{path} is not a Gradient Flow Lab checkpoint")

@@ -174,7 +174,10 @@ class ControlPanel(QtWidgets.QWidget):
         self.preset_caption.setObjectName("presetCaption")
         try:
             from engine.presets import list_presets
-            presets = list_presets()
+            broken = []
+            presets = list_presets(broken)  # a broken file is skipped, the others still load
+            if broken:
+                self.preset_caption.setText("Skipped broken preset(s): " + "; ".join(m for _, m in broken))
         except Exception as exc:  # presets missing or broken: the panel still works
             presets = []
             self.preset_caption.setText(f"No presets ({type(exc).__name__}: {exc})")
