@@ -57,6 +57,27 @@ class _FirstExpose:
         window.windowHandle().installEventFilter(self.filter)
 
 
+def _quit_on_signals(window):
+    """Ctrl-C (and SIGTERM/SIGHUP) in the terminal close the window cleanly: settings saved,
+    worker and helper threads stopped. Qt's event loop runs in C, so a short timer gives Python
+    the chance to run its signal handlers."""
+    import signal
+
+    from PySide6 import QtCore
+
+    def request_close(signum, frame):
+        window.setProperty("stop_signal", int(signum))
+        QtCore.QTimer.singleShot(0, window.close)
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), request_close)
+    timer = QtCore.QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    return timer
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     t_main = time.perf_counter()
@@ -105,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"startup: views and worker ready {time.perf_counter() - t_main:.3f} s after main()", flush=True)
 
     shown = _FirstExpose(window, on_shown)  # noqa: F841  (kept alive until exec returns)
+    stop_timer = _quit_on_signals(window)  # noqa: F841  (kept alive until exec returns)
     if args.quit_after is not None:
         QtCore.QTimer.singleShot(args.quit_after, window.close)
-    return int(app.exec())
+    code = int(app.exec())
+    signum = window.property("stop_signal")
+    return 128 + int(signum) if signum else code  # 130 after Ctrl-C, as a shell expects

@@ -302,6 +302,7 @@ class MainWindow(QtWidgets.QMainWindow):
             config = Config.load(path)
         except ConfigError as exc:
             self.show_error(str(exc))
+            self._file_error_dialog("Cannot open config", str(exc))
             return False
         self.controls.set_config(config)
         self.controls.show_error("")
@@ -313,11 +314,20 @@ class MainWindow(QtWidgets.QMainWindow):
         if path:
             self.save_config(path)
 
+    def _file_error_dialog(self, title: str, message: str) -> None:
+        """A bad file gets a dialog, not only an inline label (non-modal: tests and scripts go on)."""
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, message,
+                                    QtWidgets.QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setObjectName("fileErrorDialog")
+        box.open()
+
     def save_config(self, path) -> bool:
         try:
             self.controls.config.save(path)
         except OSError as exc:
-            self.show_error(f"could not save {path}: {exc}")
+            self.show_error(f"could not save {path}: {exc.strerror or exc}")
+            self._file_error_dialog("Cannot save config", f"could not save {path}: {exc.strerror or exc}")
             return False
         self.statusBar().showMessage(f"Saved {path}", ERROR_MS)
         return True
@@ -418,8 +428,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.settings.sync()
         if self.runner is not None:
             self.runner.shutdown()
-        for view in self._extra_views:
-            if hasattr(view, "shutdown"):
+        for view in (*self._extra_views, self.graph):
+            if view is not None and hasattr(view, "shutdown"):
                 view.shutdown()  # surface computations run on threads of their own
         super().closeEvent(event)
 

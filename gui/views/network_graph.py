@@ -212,6 +212,12 @@ class EdgeItem(pg.GraphicsObject):
         job = (key, self._lines, self._starts, [QtGui.QPen(p) for p in self._pens])
         self._pool.submit(self._render, job)
 
+    def shutdown(self) -> None:
+        """Stop the edge-render helper thread (waits for a render in progress)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def _render(self, job) -> None:  # on the helper thread
         key, lines, starts, pens = job
         transform, width, height, ratio = key
@@ -400,6 +406,10 @@ class NetworkGraphView(QtWidgets.QWidget):
     sigUnitHovered = QtCore.Signal(int, int)       # column (0 = input), unit; (-1, -1) when none
     sigEdgeHovered = QtCore.Signal(int, int, int)  # weight layer, from unit, to unit; -1s when none
     sigModeChanged = QtCore.Signal(str)
+
+    def shutdown(self) -> None:
+        """Stop helper threads before the window goes (the edge-render thread must not outlive it)."""
+        self.edges.shutdown()
 
     def __init__(self, parent=None, edge_limit: int = EDGE_LIMIT, max_decades: int = 8,
                  exact_limit: int = EXACT_LIMIT):
