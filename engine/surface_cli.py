@@ -21,11 +21,6 @@ from . import surface as S
 from .config import Config, ConfigError, atomic_write_bytes
 from .presets import load_preset
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 KINDS = ("neuron", "network")
 
 
@@ -94,10 +89,12 @@ def _load(args) -> tuple[Config, dict, str]:
         if not path.is_file():
             raise UsageError(f"invalid value for '--config': {args.config!r} (allowed: an existing TOML file)")
         label = path.stem
+        from .config import parse_toml
+        from .fileio import UnreadableFile, read_text
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise UsageError(f"invalid value for 'file': {str(path)!r} (allowed: a readable TOML file: {exc})")
+            data = parse_toml(read_text(path), str(path))  # regular file, size limit; errors name the line
+        except UnreadableFile as exc:
+            raise UsageError(f"cannot use config file {exc}") from None
         neuron = data.get("neuron", {})
         # Config.from_dict reads the [config] table when present and ignores [preset] / [neuron]
         config = Config.from_dict(data if "config" in data else {k: v for k, v in data.items() if k != "neuron"})
@@ -124,6 +121,10 @@ def _run(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"invalid value for '--out': {args.out!r} (allowed: a writable folder: {exc})")
+    if kind != "neuron":  # refuse up front what the machine cannot hold
+        from .memory import check_fits, estimate_grid, estimate_simulation
+        check_fits(estimate_simulation(config) + estimate_grid(config, res * res),
+                   f"a {res}x{res} loss grid of this network")
     t0 = time.perf_counter()
     if kind == "neuron":
         arrays, png, summary = _neuron(config, neuron_table, res, args.steps)

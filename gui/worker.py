@@ -54,6 +54,8 @@ class Frame:
 
 def _default_factory(config):
     from engine import Simulation  # the engine is imported in the worker thread, after the window shows
+    from engine.memory import check_config
+    check_config(config)  # a ConfigError with the estimate, before allocating anything
     return Simulation(config)
 
 

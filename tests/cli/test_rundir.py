@@ -288,3 +288,28 @@ def test_a_signal_keeps_what_was_recorded(tmp_path, sig, code):
     rows = (out / "metrics.csv").read_text().splitlines()
     assert len(rows) >= 4 and (out / "checkpoint.npz").is_file() and (out / "weights.npz").is_file()
     assert siblings(out) == []
+
+
+# ----------------------------------------------------------------------------------- memory
+def test_runs_too_big_for_memory_are_refused_up_front(tmp_path, capsys):
+    big = ["--set", "depth=4", "--set", "width=1024", "--set", "n_samples=1000000", "--set", "batch_size=0"]
+    t0 = time.perf_counter()
+    assert cli_main(["run", "--backend", "numpy", *big, "--max-memory", "4G", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "needs about" in err and "GB" in err and "--max-memory" in err
+    assert time.perf_counter() - t0 < 5  # refused before building anything
+    assert not (tmp_path / "a").exists()
+    assert cli_main(["run", "--backend", "numpy", "--max-memory", "1M", "--out", str(tmp_path / "b")]) == 2
+    assert cli_main(["run", "--max-memory", "lots", "--out", str(tmp_path / "b")]) == 2
+    assert "512M" in capsys.readouterr().err
+    assert cli_main(["sweep", "--backend", "numpy", *big, "--grid", "seed=1,2", "--max-memory", "4G",
+                     "--out", str(tmp_path / "s")]) == 2
+    assert cli_main(["surface", "--kind", "network", "--config", str(_toml(tmp_path, "depth = 50\nwidth = 1024\n"
+                     "n_samples = 1000000\n")), "--resolution", "401", "--out", str(tmp_path / "g")]) == 2
+    assert "needs about" in capsys.readouterr().err
+
+
+def _toml(tmp_path, text):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return path
