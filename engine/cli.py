@@ -1,8 +1,9 @@
 """Headless mode: ``python main.py run | sweep | presets | config | surface ...``.
 
 Exit codes: 0 success (a diverged run is a result), 1 an I/O failure (e.g. a full disk), 2 bad usage
-or config (the message names the key, the value and what is allowed), 130 interrupted (what was
-recorded so far is written first). Never a traceback for user error.
+or config (the message names the key, the value and what is allowed), 130 / 143 / 129 stopped by
+SIGINT / SIGTERM / SIGHUP (what was recorded so far is written first, with a checkpoint for
+``run --resume``). Never a traceback for user error.
 """
 from __future__ import annotations
 
