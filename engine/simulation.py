@@ -145,8 +145,9 @@ class Simulation:
         self.network.backward(dout, reuse=reuse)
         return loss
 
-    def step(self, n: int = 1) -> Snapshot:
-        """Train ``n`` steps (fewer if the run diverges) and return a Snapshot of the last."""
+    def step(self, n: int = 1, snapshot: bool = True) -> Snapshot | None:
+        """Train ``n`` steps (fewer if the run diverges) and return a Snapshot of the last
+        (``snapshot=False``: None; the history keeps accumulating for the next ``snapshot()``)."""
         if n < 0:
             raise ValueError("n must be >= 0")
         xp, net, cfg = self.xp, self.network, self.config
@@ -179,7 +180,7 @@ class Simulation:
             self.backend.synchronize()
             elapsed = time.perf_counter() - t0
             self._steps_per_second = done / elapsed if elapsed > 0 else float("inf")
-        return self.snapshot()
+        return self.snapshot() if snapshot else None
 
     def _check_divergence(self, first: int) -> None:
         losses = to_numpy(self.xp.stack(self._hist_loss[first:]))
