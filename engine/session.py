@@ -19,7 +19,7 @@ import numpy as np
 
 from .config import Config, ConfigError
 from .fileio import UnreadableFile, atomic_write_bytes, read_bytes
-from .state import StateError, get_state, set_state
+from .state import StateError
 
 SESSION_FORMAT = "gradflow-session"
 SESSION_VERSION = 1
@@ -33,38 +33,51 @@ class SessionError(ValueError):
 
 @dataclass(frozen=True)
 class Session:
-    config: Config
-    state_meta: dict
-    state_arrays: dict
+    """One or more members (a comparison has several), each a Simulation state
+    ``{"config", "meta", "arrays"}``, plus the history and view state the GUI keeps."""
+
+    states: list
     history: dict = field(default_factory=dict)   # name -> NumPy array (e.g. steps, loss, grad norms)
     view: dict = field(default_factory=dict)      # JSON-able GUI state (tab, zoom, theme...)
 
-    def simulation(self):
-        """A new Simulation in exactly the saved state."""
+    @property
+    def config(self) -> Config:
+        return self.states[0]["config"]
+
+    def simulation(self, member: int = 0):
+        """A new Simulation in exactly the saved state of ``member``."""
         from .simulation import Simulation
-        sim = Simulation(self.config)
+        state = self.states[member]
+        sim = Simulation(state["config"])
         try:
-            set_state(sim, self.state_meta, self.state_arrays)
+            sim.set_state(state)
         except (StateError, KeyError, ValueError, TypeError) as exc:
             raise SessionError(f"the session's training state does not fit its config: {exc}") from None
         return sim
 
 
-def session_bytes(sim, history: dict | None = None, view: dict | None = None) -> bytes:
-    meta, arrays = get_state(sim)
+def session_bytes(states_or_sim, history: dict | None = None, view: dict | None = None) -> bytes:
+    """The file's bytes for a Simulation, or for a list of ``Simulation.get_state()`` dicts."""
+    states = [states_or_sim.get_state()] if hasattr(states_or_sim, "get_state") else list(states_or_sim)
     history = {k: np.asarray(v) for k, v in (history or {}).items()}
-    doc = {"format": SESSION_FORMAT, "version": SESSION_VERSION, "config": sim.config.to_dict(),
-           "state": meta, "view": view or {}, "history": sorted(history), "state_arrays": sorted(arrays)}
-    members = {f"state/{k}": v for k, v in arrays.items()}
+    members, docs = {}, []
+    for i, state in enumerate(states):
+        docs.append({"config": state["config"].to_dict(), "state": state["meta"],
+                     "arrays": sorted(state["arrays"])})
+        members.update({f"m{i}/{k}": np.asarray(v) for k, v in state["arrays"].items()})
     members.update({f"history/{k}": v for k, v in history.items()})
+    doc = {"format": SESSION_FORMAT, "version": SESSION_VERSION, "members": docs,
+           "view": view or {}, "history": sorted(history)}
+    json.dumps(doc)  # the view state must be JSON: fail here, before anything is written
     buf = io.BytesIO()
     np.savez(buf, meta=np.frombuffer(json.dumps(doc).encode("utf-8"), dtype=np.uint8), **members)
     return buf.getvalue()
 
 
-def save_session(path: str | os.PathLike, sim, history: dict | None = None, view: dict | None = None) -> None:
-    """Write ``sim``'s complete state (and the GUI's history and view state) atomically."""
-    atomic_write_bytes(path, session_bytes(sim, history, view))
+def save_session(path: str | os.PathLike, states_or_sim, history: dict | None = None,
+                 view: dict | None = None) -> None:
+    """Write a complete session (a Simulation, or member states) atomically."""
+    atomic_write_bytes(path, session_bytes(states_or_sim, history, view))
 
 
 def load_session(path: str | os.PathLike) -> Session:
@@ -95,18 +108,25 @@ def parse_session(data: bytes, source: str = "<bytes>") -> Session:
         raise bad("not a session file")
     if doc.get("version") != SESSION_VERSION:
         raise bad(f"session version {doc.get('version')!r}; this program reads version {SESSION_VERSION}")
-    try:
-        config = Config.from_dict(doc["config"])
-    except ConfigError as exc:
-        raise bad(f"its config is invalid ({exc})") from None
-    except (KeyError, TypeError):
-        raise bad("no config") from None
-    state = {k[len("state/"):]: v for k, v in members.items() if k.startswith("state/")}
+    docs = doc.get("members")
+    if not isinstance(docs, list) or not docs or not isinstance(doc.get("view", {}), dict):
+        raise bad("its header is damaged")
+    states = []
+    for i, member in enumerate(docs):
+        if not isinstance(member, dict) or not isinstance(member.get("state"), dict):
+            raise bad(f"member {i} is damaged")
+        try:
+            config = Config.from_dict(member["config"])
+        except ConfigError as exc:
+            raise bad(f"its config is invalid ({exc})") from None
+        except (KeyError, TypeError):
+            raise bad("no config") from None
+        prefix = f"m{i}/"
+        arrays = {k[len(prefix):]: v for k, v in members.items() if k.startswith(prefix)}
+        if sorted(arrays) != member.get("arrays"):
+            raise bad("parts of it are missing")
+        states.append({"config": config, "meta": member["state"], "arrays": arrays})
     history = {k[len("history/"):]: v for k, v in members.items() if k.startswith("history/")}
-    if sorted(state) != doc.get("state_arrays") or sorted(history) != doc.get("history"):
-        raise bad("parts of it are missing")
-    if not isinstance(doc.get("state"), dict) or not isinstance(doc.get("view", {}), dict):
-        raise bad("its state is damaged")
-    session = Session(config, doc["state"], state, history, doc.get("view", {}))
-    session.simulation  # noqa: B018 - (the state is checked against a network when restored)
-    return session
+    if sorted(history) != doc.get("history"):
+        raise bad("parts of its history are missing")
+    return Session(states, history, doc.get("view", {}))

@@ -147,7 +147,7 @@ class Simulation:
 
     def step(self, n: int = 1, snapshot: bool = True) -> Snapshot | None:
         """Train ``n`` steps (fewer if the run diverges) and return a Snapshot of the last
-        (``snapshot=False``: none; the per-step history waits for the next snapshot)."""
+        (``snapshot=False``: None; the history keeps accumulating for the next ``snapshot()``)."""
         if n < 0:
             raise ValueError("n must be >= 0")
         xp, net, cfg = self.xp, self.network, self.config
@@ -317,6 +317,17 @@ class Simulation:
             net.grad[...] = saved[0]
             net.caches, net.signals, net.last_input = saved[1], saved[2], saved[3]
         return result
+
+    def get_state(self) -> dict:
+        """The complete training state (see engine/state.py): ``{"config", "meta", "arrays"}``;
+        ``set_state`` on a Simulation of the same config continues with identical numbers."""
+        from .state import get_state
+        meta, arrays = get_state(self)
+        return {"config": self.config, "meta": meta, "arrays": arrays}
+
+    def set_state(self, state: dict) -> None:
+        from .state import set_state
+        set_state(self, state["meta"], state["arrays"])
 
     def parameters(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """NumPy copies of the weights (fan_in, fan_out) and biases, input side first."""

@@ -6,7 +6,9 @@ its first expose (``MainWindow.finish_setup``), so it appears quickly even on a 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -33,11 +35,92 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--theme", choices=("dark", "light"), help="colour theme (default: the last one)")
     parser.add_argument("--play", action="store_true", help="start training at once")
     quit_env = os.environ.get(QUIT_AFTER_ENV)
-    parser.add_argument("--quit-after", type=int, metavar="MS", default=int(quit_env) if quit_env else None,
-                        help=f"close the window after MS milliseconds (tests, benchmarks; or ${QUIT_AFTER_ENV})")
+    parser.add_argument("--quit-after", type=float, metavar="SECONDS",
+                        default=float(quit_env) / 1000 if quit_env else None,
+                        help=f"close the window SECONDS after the views are ready (smoke tests, benchmarks; "
+                             f"or ${QUIT_AFTER_ENV} in ms)")
+    parser.add_argument("--report", action="store_true",
+                        help='on quitting, print one JSON line: {"steps", "seconds", "frames", "steps_per_second", '
+                             '"fps", "timer_late_p99_ms"} measured from the first frame shown while playing')
+    parser.add_argument("--tab", metavar="TITLE", help="bring this view tab to the front (e.g. Training)")
     parser.add_argument("--report-startup", action="store_true",
                         help="print when the window first showed and when the views were ready")
     return parser.parse_args(argv)
+
+
+def install_signal_handlers(app, on_quit=None) -> None:
+    """SIGTERM / SIGINT (Ctrl-C) / SIGHUP close the app the normal way, so the engine process ends with it.
+
+    Python runs signal handlers only between bytecodes; Qt's event loop is C++, so a wake-up fd
+    and a socket notifier bring the loop back to Python at once."""
+    import socket
+
+    from PySide6 import QtCore
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    notifier = QtCore.QSocketNotifier(reader.fileno(), QtCore.QSocketNotifier.Read, app)
+
+    def drain():
+        try:
+            reader.recv(64)
+        except OSError:
+            pass
+    notifier.activated.connect(drain)
+    app._signal_sockets = (reader, writer, notifier)   # kept alive with the app
+
+    def handler(signum, _frame):
+        app.setProperty("signal_exit_code", 128 + signum)  # closing the last window exits with 0
+        if on_quit is not None:
+            on_quit()
+        app.exit(128 + signum)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+class RunReport:
+    """What ``--report`` prints: steps and frames from the first frame shown while playing to quit,
+    and how late a 1 ms GUI-thread timer fires (p99)."""
+
+    def __init__(self, window):
+        from PySide6 import QtCore
+        self.window = window
+        self.start = None          # (time, step, frames) at the first frame shown while playing
+        self.lateness: list[float] = []
+        self._due = None
+        self._probe = QtCore.QTimer()
+        self._probe.setTimerType(QtCore.Qt.PreciseTimer)
+        self._probe.setSingleShot(True)
+        self._probe.timeout.connect(self._fire)
+        self._fire()
+
+    def _fire(self):
+        now = time.perf_counter()
+        if self.start is not None and self._due is not None:
+            self.lateness.append(now - self._due)
+        self._due = time.perf_counter() + 0.001
+        self._probe.start(1)
+
+    def on_frame(self, snapshot):
+        w = self.window
+        if self.start is None and w.runner is not None and w.runner.running:
+            self.start = (time.perf_counter(), snapshot.step, w.frames_shown)
+
+    def result(self) -> dict:
+        import numpy as np
+        w = self.window
+        if self.start is None:
+            return {"steps": 0, "seconds": 0.0, "frames": 0, "steps_per_second": 0.0, "fps": 0.0,
+                    "timer_late_p99_ms": None}
+        t0, step0, frames0 = self.start
+        seconds = time.perf_counter() - t0
+        steps, frames = w._last_step - step0, w.frames_shown - frames0
+        late = float(np.percentile(self.lateness, 99) * 1000) if self.lateness else None
+        return {"steps": int(steps), "seconds": round(seconds, 3), "frames": int(frames),
+                "steps_per_second": round(steps / seconds, 1) if seconds > 0 else 0.0,
+                "fps": round(frames / seconds, 2) if seconds > 0 else 0.0,
+                "timer_late_p99_ms": None if late is None else round(late, 2)}
 
 
 class _FirstExpose:
@@ -55,27 +138,6 @@ class _FirstExpose:
 
         self.filter = Filter()
         window.windowHandle().installEventFilter(self.filter)
-
-
-def _quit_on_signals(window):
-    """Ctrl-C (and SIGTERM/SIGHUP) in the terminal close the window cleanly: settings saved,
-    worker and helper threads stopped. Qt's event loop runs in C, so a short timer gives Python
-    the chance to run its signal handlers."""
-    import signal
-
-    from PySide6 import QtCore
-
-    def request_close(signum, frame):
-        window.setProperty("stop_signal", int(signum))
-        QtCore.QTimer.singleShot(0, window.close)
-
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), request_close)
-    timer = QtCore.QTimer(window)
-    timer.timeout.connect(lambda: None)
-    timer.start(200)
-    return timer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     window = MainWindow(settings=open_settings(), theme_name=args.theme)
+    install_signal_handlers(app, on_quit=window.close)
+    report = RunReport(window) if args.report else None
+    if report is not None:
+        window.sigFrameShown.connect(report.on_frame)
     if window.restored_geometry:
         window.show()
     else:
@@ -120,15 +186,20 @@ def main(argv: list[str] | None = None) -> int:
             since = f"{age:.3f} s after process start, " if age is not None else ""
             print(f"startup: window shown {since}{time.perf_counter() - t_main:.3f} s after main()", flush=True)
         window.finish_setup(config=config, preset=args.preset)
+        if args.tab:
+            if not window.raise_view(args.tab):
+                print(f"gradient-flow-lab: no view tab '{args.tab}'", file=sys.stderr)
+        if args.quit_after is not None:
+            QtCore.QTimer.singleShot(int(args.quit_after * 1000), window.close)
         if args.play:
             window.transport.play_action.setChecked(True)
         if args.report_startup:
-            print(f"startup: views and worker ready {time.perf_counter() - t_main:.3f} s after main()", flush=True)
+            print(f"startup: views and engine ready {time.perf_counter() - t_main:.3f} s after main()", flush=True)
 
     shown = _FirstExpose(window, on_shown)  # noqa: F841  (kept alive until exec returns)
-    stop_timer = _quit_on_signals(window)  # noqa: F841  (kept alive until exec returns)
-    if args.quit_after is not None:
-        QtCore.QTimer.singleShot(args.quit_after, window.close)
+    if report is not None:
+        window.sigClosing.connect(lambda: print(json.dumps(report.result()), flush=True))
     code = int(app.exec())
-    signum = window.property("stop_signal")
-    return 128 + int(signum) if signum else code  # 130 after Ctrl-C, as a shell expects
+    window.close()              # a signal ended the loop: the engine process ends here too
+    signal_code = app.property("signal_exit_code")
+    return int(signal_code) if signal_code else code  # 130 after Ctrl-C, as a shell expects

@@ -1,13 +1,15 @@
 """The main window: network graph in the centre, controls on the left, view tabs on the right.
 
 Construction is light (pure Qt, placeholders) so the window shows fast; ``finish_setup()`` then
-imports the engine registries and pyqtgraph, builds the real views and starts the worker. A display
-timer takes the worker's latest frame at ~30 Hz and hands its snapshot to the visible views.
+imports the engine registries and pyqtgraph, builds the real views and starts the engine process
+(gui/engine_process.py). A display timer takes its latest frame at ~30 Hz and hands the snapshot
+to the visible views; the status bar shows the real rate (steps per wall-clock second).
 """
 from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt
@@ -17,9 +19,10 @@ ERROR_MS = 12_000
 
 
 class MainWindow(QtWidgets.QMainWindow):
-    """Owns the worker (SimulationRunner) and every view; talks to the engine only through Config."""
+    """Owns the engine process (SimulationRunner) and every view; talks to the engine only through Config."""
 
     sigFrameShown = QtCore.Signal(object)   # the snapshot just drawn (tests, benchmarks)
+    sigClosing = QtCore.Signal()            # closeEvent began (the last frame has been shown)
 
     def __init__(self, settings: QtCore.QSettings | None = None, factory=None, theme_name: str | None = None,
                  parent=None):
@@ -33,12 +36,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self._factory = factory
         self._theme = theme_name or (settings.value("ui/theme", "dark", type=str) if settings else "dark")
         self.runner = None
+        self.sessions = None
         self.controls = None
         self.graph = None
         self.config = None
         self._generation = -1
         self._data = None
         self._diverged_at = None
+        self._last_step = 0
+        self.frames_shown = 0
+        self._closed = False
         self._view_docks: dict[str, QtWidgets.QDockWidget] = {}
         self._extra_views: list[QtWidgets.QWidget] = []
         self._build_central()
@@ -72,10 +79,31 @@ class MainWindow(QtWidgets.QMainWindow):
                                   " font-weight: bold; padding: 12px; }")
         self.banner.hide()
         layout.addWidget(self.banner)
+        self.engine_banner = self._build_engine_banner()
+        layout.addWidget(self.engine_banner)
         self.graph_placeholder = self._placeholder("Network graph loading…")
         layout.addWidget(self.graph_placeholder, 1)
         self._central_layout = layout
         self.setCentralWidget(central)
+
+    def _build_engine_banner(self) -> QtWidgets.QFrame:
+        """Shown when the engine process dies: what happened, and a Restart button."""
+        box = QtWidgets.QFrame()
+        box.setObjectName("engineBanner")
+        box.setStyleSheet("QFrame#engineBanner { background: #CC79A7; } QFrame#engineBanner QLabel { color: black;"
+                          " font-size: 20pt; font-weight: bold; } QFrame#engineBanner QPushButton {"
+                          " font-size: 18pt; font-weight: bold; padding: 6px 18px; }")
+        row = QtWidgets.QHBoxLayout(box)
+        row.setContentsMargins(12, 8, 12, 8)
+        self.engine_banner_label = QtWidgets.QLabel()
+        self.engine_banner_label.setWordWrap(True)
+        row.addWidget(self.engine_banner_label, 1)
+        self.restart_button = QtWidgets.QPushButton("Restart")
+        self.restart_button.setToolTip("Start the engine again with this config (from step 0)")
+        self.restart_button.clicked.connect(self.restart_engine)
+        row.addWidget(self.restart_button)
+        box.hide()
+        return box
 
     @staticmethod
     def _placeholder(text: str) -> QtWidgets.QLabel:
@@ -144,6 +172,8 @@ class MainWindow(QtWidgets.QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction("&Open config…", self.open_config_dialog, QtGui.QKeySequence.Open)
         file_menu.addAction("&Save config as…", self.save_config_dialog, QtGui.QKeySequence.Save)
+        file_menu.addAction("Open session…", lambda: self.sessions and self.sessions.open_dialog())
+        file_menu.addAction("Save session as…", lambda: self.sessions and self.sessions.save_dialog())
         self.export_menu = file_menu.addMenu("&Export PNG")
         self._add_export_action("Whole window", self)
         self._add_export_action("Network graph", None)
@@ -185,6 +215,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"Saved {path}" if ok else f"Could not write {path}", ERROR_MS)
         return ok
 
+    def raise_view(self, title: str) -> bool:
+        """Bring the view tab called ``title`` (any case) to the front."""
+        for name, dock in self._view_docks.items():
+            if name.lower() == title.lower():
+                dock.show()
+                dock.raise_()
+                return True
+        return False
+
     def view_widget(self, title: str) -> QtWidgets.QWidget:
         return self._view_docks[title].widget()
 
@@ -196,7 +235,7 @@ class MainWindow(QtWidgets.QMainWindow):
         from gui.controls import ControlPanel, TransportBar
         from gui.views.activation_panel import ActivationPanel
         from gui.views.charts import GradientChartsView, TrainingView
-        from gui.worker import SimulationRunner
+        from gui.runner import RateMeter, SimulationRunner
 
         if config is None and self.settings is not None:
             config = gs.load_config(self.settings)
@@ -225,18 +264,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self._view_docks["Gradients"].raise_()
         self._install_graph()
 
+        self.rate = RateMeter()
         self.runner = SimulationRunner(self._factory, parent=self)
-        for chart in (*self.gradients.charts, *self.training.charts):
-            chart.paint_guard = self.runner.frame_guard
         self.controls.sigConfigChanged.connect(self._on_config_chosen)
-        self.transport.sigPlay.connect(self.runner.play)
-        self.transport.sigPause.connect(self.runner.pause)
-        self.transport.sigStep.connect(self.runner.step)
+        self.transport.sigPlay.connect(lambda: self.runner.play())
+        self.transport.sigPause.connect(lambda: self.runner.pause())
+        self.transport.sigStep.connect(lambda: self.runner.step())
         self.transport.sigReset.connect(self._on_reset)
-        self.transport.sigSpeed.connect(self.runner.set_steps_per_frame)
-        self.runner.sigRunningChanged.connect(self.transport.set_running)
-        self.runner.sigError.connect(self._on_worker_error)
-        self.runner.sigConfigRejected.connect(self._on_config_rejected)
+        self.transport.sigSpeed.connect(lambda n: self.runner.set_steps_per_frame(n))
+        self._connect_runner()
+        from gui.sessions import SessionController  # save/open/autosave sessions, restore after a crash
+        self.sessions = SessionController(self, Path(self.settings.fileName()).parent if self.settings else None)
         if self.settings is not None:
             self.transport.set_steps_per_frame(self.settings.value("run/steps_per_frame", 0, type=int))
             if self.settings.contains("ui/state"):
@@ -251,7 +289,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(f"unknown preset '{preset}'")
         if self.config is None:
             self._on_config_chosen(self.controls.config)
+        self._update_rate()
         self._timer.start()
+        self.sessions.offer_restore()
 
     def _install_graph(self):
         try:
@@ -264,7 +304,37 @@ class MainWindow(QtWidgets.QMainWindow):
         self.graph_placeholder.deleteLater()
         self.graph_placeholder = None
 
-    # ------------------------------------------------------------------ config and worker events
+    # ------------------------------------------------------------------ config and engine events
+    def _connect_runner(self):
+        self.runner.sigRunningChanged.connect(self._on_running_changed)
+        self.runner.sigError.connect(self._on_worker_error)
+        self.runner.sigConfigRejected.connect(self._on_config_rejected)
+        self.runner.sigDied.connect(self._on_engine_died)
+
+    def _on_running_changed(self, running: bool):
+        self.transport.set_running(running)
+        self.rate.reset()
+        self._update_rate()
+
+    def _on_engine_died(self, how: str):
+        """The engine process ended: keep everything shown so far, offer Restart."""
+        self.transport.set_running(False)
+        self.engine_banner_label.setText(
+            f"The training engine stopped ({how}). Charts keep the history up to step {self._last_step:,}. "
+            "Restart starts this config again from step 0.")
+        self.engine_banner.show()
+        self._update_rate()
+
+    def restart_engine(self):
+        """A fresh engine process with the current config (after it died)."""
+        self.engine_banner.hide()
+        self._hide_banner()
+        self.runner.restart()
+
+    @property
+    def engine_banner_visible(self) -> bool:
+        return self.engine_banner.isVisible()
+
     def _on_config_chosen(self, config):
         self.config = config
         self._hide_banner()
@@ -336,13 +406,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_display_tick(self):
         frame = self.runner.take_latest() if self.runner is not None else None
         if frame is None:
+            self._update_rate()
             return
         t0 = time.perf_counter()
-        # Training waits while the views update and paint: both threads need the GIL, and Qt hands
-        # it over on every call, so drawing beside a training chunk is several times slower.
-        # Charts redraw in events of their own, under the same guard.
-        with self.runner.frame_guard():
-            self._show_frame(frame)
+        self._show_frame(frame)
         # Keep the GUI thread at most about half busy so input and timers stay responsive.
         cost_ms = (time.perf_counter() - t0) * 1000
         self._timer.setInterval(max(self._min_interval_ms, min(int(2 * cost_ms), 250)))
@@ -364,6 +431,9 @@ class MainWindow(QtWidgets.QMainWindow):
         for view in self._extra_views:
             if hasattr(view, "set_snapshot") and view.isVisible():
                 view.set_snapshot(snapshot)
+        self._last_step = snapshot.step
+        self.frames_shown += 1
+        self.rate.add(snapshot.step)
         self._update_status(frame)
         if snapshot.diverged and self._diverged_at is None:
             self._show_banner(snapshot.diverged_at if snapshot.diverged_at >= 0 else snapshot.step)
@@ -375,10 +445,17 @@ class MainWindow(QtWidgets.QMainWindow):
         labels["step"].setText(f"step {s.step:,}")
         loss = f"{s.loss:.4g}" if math.isfinite(s.loss) else "NaN/Inf"
         labels["loss"].setText(f"loss {loss}")
-        labels["speed"].setText(f"{s.steps_per_second:,.0f} steps/s")
+        self._update_rate()
         labels["backend"].setText(f"{s.backend} · {s.device}")
         if frame.data is not None and frame.data.backend_reason:
             labels["backend"].setToolTip(frame.data.backend_reason)
+
+    def displayed_rate(self) -> float:
+        """Steps per wall-clock second over the last second of shown frames; 0 unless playing."""
+        return self.rate.rate() if self.runner is not None and self.runner.running else 0.0
+
+    def _update_rate(self):
+        self.status_labels["speed"].setText(f"{self.displayed_rate():,.0f} steps/s")
 
     def _show_banner(self, step: int):
         self._diverged_at = step
@@ -417,6 +494,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ shutdown
     def closeEvent(self, event):
+        if self._closed:                 # closed twice (a signal after the window closed)
+            return super().closeEvent(event)
+        self._closed = True
+        self.sigClosing.emit()
         self._timer.stop()
         if self.settings is not None:
             self.settings.setValue("ui/geometry", self.saveGeometry())
@@ -426,6 +507,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 save_config(self.settings, self.config or self.controls.config)
                 self.settings.setValue("run/steps_per_frame", self.transport.steps_per_frame)
             self.settings.sync()
+        if self.sessions is not None:
+            self.sessions.closed_cleanly()
         if self.runner is not None:
             self.runner.shutdown()
         for view in (*self._extra_views, self.graph):

@@ -23,6 +23,7 @@ import shiboken6
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from gui import colors
+from gui.frames import EDGE_LIMIT, EXACT_LIMIT, SAMPLE_FACTOR, sample_plan  # noqa: F401
 from gui.widgets import font
 
 MODES = {
@@ -31,9 +32,6 @@ MODES = {
     "weight": ("weights", "|w|", "weight"),
     "update": ("edge_updates", "|Δw|", "update"),
 }
-EDGE_LIMIT = 20_000       # above this many edges, draw each layer's strongest (see DESIGN.md)
-EXACT_LIMIT = 1_000_000   # up to this many edges, the strongest are chosen among all of them
-SAMPLE_FACTOR = 10        # above EXACT_LIMIT: candidates per drawn edge, a fixed random sample per layer
 N_BINS = 64               # colour bins: one drawLines call each
 N_NODE_LEVELS = 32        # node fill levels: one drawPixmapFragments call each
 SATURATED_SHARE = 0.5     # a unit is marked saturated when saturated for more than this share of the batch
@@ -122,29 +120,12 @@ class EdgePlan:
     """
 
     def __init__(self, g: GraphGeometry, edge_limit: int, exact_limit: int, seed: int = 0):
-        total = g.n_edges
-        self.quota = list(g.edge_counts)
-        self.candidates: list[np.ndarray | None] = [None] * g.n_layers
-        self.cand_ij: list[tuple[np.ndarray, np.ndarray] | None] = [None] * g.n_layers
-        if total <= edge_limit:
-            self.mode = "all"
-            self.n_candidates = total
-            return
-        self.quota = [max(1, int(edge_limit * n / total)) for n in g.edge_counts]
-        if total <= exact_limit:
-            self.mode = "exact"
-            self.n_candidates = total
-            return
-        self.mode = "sample"
-        rng = np.random.default_rng(seed)
-        n_cand = 0
-        for l, (n, q) in enumerate(zip(g.edge_counts, self.quota)):
-            c = min(n, SAMPLE_FACTOR * q)
-            flat = np.arange(n) if c == n else np.sort(rng.choice(n, size=c, replace=False))
-            self.candidates[l] = flat
-            self.cand_ij[l] = np.divmod(flat, g.sizes[l + 1])
-            n_cand += c
-        self.n_candidates = n_cand
+        # the engine process sends compact frames of exactly this sample (gui/frames.py)
+        plan = sample_plan(g.sizes, edge_limit, exact_limit, seed)
+        self.mode, self.quota, self.n_candidates = plan.mode, list(plan.quota), plan.n_candidates
+        self.candidates: list[np.ndarray | None] = list(plan.candidates)
+        self.cand_ij: list[tuple[np.ndarray, np.ndarray] | None] = [
+            None if c is None else np.divmod(c, g.sizes[l + 1]) for l, c in enumerate(plan.candidates)]
 
 
 def _draw_bins(painter, lines: np.ndarray, starts: np.ndarray, pens) -> None:

@@ -1,6 +1,7 @@
 """A small stand-in Simulation for window/worker tests: fast, deterministic, can be told to diverge."""
 from __future__ import annotations
 
+import functools
 import time
 from types import SimpleNamespace
 
@@ -34,7 +35,7 @@ class FakeSimulation:
         L = len(self.sizes) - 1
         return np.geomspace(1e-1, 1e-1 * 0.3 ** (L - 1), L)[::-1].astype(np.float64) * (1 + 0.1 * np.sin(self.step_count))
 
-    def step(self, n: int = 1) -> Snapshot:
+    def step(self, n: int = 1, snapshot: bool = True) -> Snapshot | None:
         for _ in range(n):
             if self.diverged:
                 break
@@ -46,7 +47,7 @@ class FakeSimulation:
                 loss = float("nan")
                 self.diverged, self._diverged_at = True, self.step_count
             self._hist.append((self.step_count, loss, self._layer_norms()))
-        return self.snapshot()
+        return self.snapshot() if snapshot else None
 
     def snapshot(self, boundary_resolution: int | None = None) -> Snapshot:
         sizes = self.sizes
@@ -88,4 +89,20 @@ class FakeSimulation:
 
 
 def fake_factory(**kwargs):
-    return lambda config: FakeSimulation(config, **kwargs)
+    """A picklable factory (the engine process builds simulations in a child)."""
+    return functools.partial(FakeSimulation, **kwargs)
+
+
+def refuse_depth_3(config):
+    """Builds a FakeSimulation, except for depth 3 (a failing build)."""
+    from engine.config import ConfigError
+    if config.depth == 3:
+        raise ConfigError("loss", "bce", "a loss that fits the dataset")
+    return FakeSimulation(config)
+
+
+class BrokenStep(FakeSimulation):
+    """Builds, then fails on every training step."""
+
+    def step(self, n: int = 1, snapshot: bool = True):
+        raise RuntimeError("CUDA out of memory")

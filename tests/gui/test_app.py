@@ -1,4 +1,4 @@
-"""The whole window: controls reach the worker, frames reach the views, divergence, settings, start-up."""
+"""The whole window: controls reach the engine process, frames reach the views, divergence, settings, start-up."""
 import os
 import subprocess
 import sys
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from PySide6 import QtWidgets
+from PySide6.QtCore import Qt
 
 from engine import Config
 from engine.presets import load_preset
@@ -21,7 +22,7 @@ SMALL = Config(depth=3, width=8, n_samples=200)
 def make_window(qtbot):
     def make(factory=None, config=SMALL, preset=None, theme="dark"):
         window = MainWindow(settings=open_settings(), factory=factory, theme_name=theme)
-        qtbot.addWidget(window)          # closed at teardown: closeEvent stops the worker thread
+        qtbot.addWidget(window)          # closed at teardown: closeEvent ends the engine process
         window.resize(1600, 900)
         window.show()
         window.finish_setup(config=config, preset=preset)
@@ -36,7 +37,7 @@ def steps_shown(window) -> int:
 
 def play(qtbot, window):
     window.transport.play_action.trigger()
-    qtbot.waitUntil(lambda: window.runner.worker._running, timeout=10_000)
+    qtbot.waitUntil(lambda: window.runner.running, timeout=10_000)
 
 
 def test_window_opens_with_its_views(qtbot, make_window):
@@ -79,13 +80,13 @@ def test_add_view_tab_hosts_a_view_and_forwards_theme_config_snapshots(qtbot, ma
     qtbot.waitUntil(lambda: any(c[0] == "snapshot" for c in stub.calls), timeout=10_000)
 
 
-def test_changing_a_control_changes_the_config_the_worker_gets(qtbot, make_window):
+def test_changing_a_control_changes_the_config_the_engine_gets(qtbot, make_window):
     window = make_window()
-    qtbot.waitUntil(lambda: window.runner.worker._config == SMALL, timeout=10_000)
+    qtbot.waitUntil(lambda: window.runner.config == SMALL, timeout=10_000)
     # the first build's sigBuilt may still be queued: wait for the one with the new value
     with qtbot.waitSignal(window.runner.sigBuilt, timeout=10_000, check_params_cb=lambda c: c.depth == 5):
         window.controls.widget_for("depth").setValue(5)
-    assert window.runner.worker._config == SMALL.replace(depth=5) == window.config
+    assert window.runner.config == SMALL.replace(depth=5) == window.config
     combo = window.controls.widget_for("activation")
     with qtbot.waitSignal(window.runner.sigBuilt, timeout=10_000, check_params_cb=lambda c: c.activation == "relu"):
         combo.setCurrentIndex(combo.findData("relu"))
@@ -94,12 +95,12 @@ def test_changing_a_control_changes_the_config_the_worker_gets(qtbot, make_windo
 
 def test_invalid_combination_shows_the_message_and_keeps_the_old_config(qtbot, make_window):
     window = make_window()
-    qtbot.waitUntil(lambda: window.runner.worker._config == SMALL, timeout=10_000)
+    qtbot.waitUntil(lambda: window.runner.config == SMALL, timeout=10_000)
     combo = window.controls.widget_for("dataset")
     combo.setCurrentIndex(combo.findData("sine"))           # bce on a regression set: refused
     qtbot.waitUntil(lambda: "invalid value for 'loss'" in window.statusBar().currentMessage(), timeout=10_000)
     qtbot.waitUntil(lambda: window.controls.config == SMALL, timeout=10_000)
-    assert window.runner.worker._config == SMALL
+    assert window.runner.config == SMALL
     assert window.controls.config == SMALL and combo.currentData() == SMALL.dataset
     assert "invalid value for 'loss'" in window.controls.error_label.text()
     assert "invalid value for 'loss'" in window.statusBar().currentMessage()
@@ -115,7 +116,7 @@ def test_play_produces_snapshots_and_the_views_update(qtbot, make_window):
     qtbot.waitUntil(lambda: window.training.boundary.image.image is not None, timeout=10_000)
     assert window.status_labels["speed"].text().endswith("steps/s")
     window.transport.play_action.trigger()           # pause
-    qtbot.waitUntil(lambda: not window.runner.worker._running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
 
 
 def test_reset_and_preset_switching_while_training(qtbot, make_window):
@@ -125,7 +126,7 @@ def test_reset_and_preset_switching_while_training(qtbot, make_window):
     generation = window._generation
     window.transport.reset_action.trigger()
     qtbot.waitUntil(lambda: window._generation > generation and steps_shown(window) > 5, timeout=20_000)
-    assert window.runner.worker._running
+    assert window.runner.running
     preset = load_preset("relu-fix")
     with qtbot.waitSignal(window.runner.sigBuilt, timeout=10_000, check_params_cb=lambda c: c == preset.config):
         assert window.controls.choose_preset("relu-fix")
@@ -133,7 +134,7 @@ def test_reset_and_preset_switching_while_training(qtbot, make_window):
     qtbot.waitUntil(lambda: window.gradients.history._history is not None
                     and window.gradients.history._history.columns == preset.config.n_weight_layers
                     and steps_shown(window) > 5, timeout=20_000)
-    assert window.runner.worker._running
+    assert window.runner.running
 
 
 def test_a_diverging_config_shows_the_banner_and_pauses(qtbot, make_window):
@@ -141,7 +142,7 @@ def test_a_diverging_config_shows_the_banner_and_pauses(qtbot, make_window):
     window.transport.play_action.trigger()          # diverges at once: no time to see it running
     qtbot.waitUntil(lambda: window.diverged_banner_visible, timeout=20_000)
     assert window.banner.text().startswith("Diverged at step 1: loss became NaN/Inf")
-    qtbot.waitUntil(lambda: not window.runner.worker._running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     assert not window.transport.play_action.isChecked()
     window.transport.reset_action.trigger()
     qtbot.waitUntil(lambda: not window.diverged_banner_visible, timeout=10_000)
@@ -153,7 +154,7 @@ def test_a_late_divergence_keeps_the_history(qtbot, make_window):
     qtbot.waitUntil(lambda: window.diverged_banner_visible, timeout=20_000)
     assert "Diverged at step 60" in window.banner.text()
     assert steps_shown(window) >= 59 and window.training.loss._train.n >= 59
-    assert not window.runner.worker._running
+    assert not window.runner.running
 
 
 def test_layout_theme_and_config_are_remembered(qtbot, make_window):
@@ -225,7 +226,64 @@ def test_main_py_without_arguments_opens_the_app_and_exits_cleanly(tmp_path):
 
 
 def test_gui_subcommand_plays_reports_startup_and_quits(tmp_path):
-    result = run_app(["gui", "--play", "--report-startup", "--quit-after", "3000"], {}, tmp_path)
+    result = run_app(["gui", "--play", "--report-startup", "--quit-after", "3"], {}, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "startup: window shown" in result.stdout
-    assert "views and worker ready" in result.stdout
+    assert "views and engine ready" in result.stdout
+
+
+def test_a_killed_engine_shows_the_banner_keeps_the_history_and_restarts(qtbot, make_window):
+    import signal
+    window = make_window(factory=fake_factory(step_delay=0.001))
+    play(qtbot, window)
+    qtbot.waitUntil(lambda: steps_shown(window) > 30, timeout=20_000)
+    pid = window.runner.pid
+    os.kill(pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: window.engine_banner_visible, timeout=10_000)
+    shown = steps_shown(window)
+    assert shown > 30 and f"up to step {window._last_step:,}" in window.engine_banner_label.text()
+    assert "SIGKILL" in window.engine_banner_label.text()
+    assert not window.transport.play_action.isChecked()
+    assert window.status_labels["speed"].text() == "0 steps/s"
+    qtbot.wait(300)
+    assert steps_shown(window) == shown             # the history stays on screen
+    qtbot.mouseClick(window.restart_button, Qt.LeftButton)
+    assert not window.engine_banner_visible and window.runner.pid != pid
+    qtbot.waitUntil(lambda: window.runner.config == SMALL, timeout=20_000)
+    play(qtbot, window)
+    qtbot.waitUntil(lambda: window._last_step > 20 and steps_shown(window) > 20, timeout=20_000)
+
+
+def test_the_displayed_rate_is_the_real_rate(qtbot, make_window):
+    import time
+    window = make_window(factory=fake_factory(step_delay=0.0005))
+    assert window.status_labels["speed"].text() == "0 steps/s"
+    play(qtbot, window)
+    qtbot.waitUntil(lambda: window._last_step > 50, timeout=20_000)
+    qtbot.wait(1500)
+    samples = []
+    for _ in range(3):
+        t0, s0 = time.perf_counter(), window._last_step
+        qtbot.wait(1000)
+        measured = (window._last_step - s0) / (time.perf_counter() - t0)
+        shown = float(window.status_labels["speed"].text().split()[0].replace(",", ""))
+        samples.append((shown, measured))
+    assert all(abs(shown - measured) <= 0.2 * measured for shown, measured in samples), samples
+    window.transport.play_action.trigger()          # pause: the rate is 0, not the last chunk's speed
+    qtbot.waitUntil(lambda: window.status_labels["speed"].text() == "0 steps/s", timeout=10_000)
+    qtbot.wait(500)                                  # the frames still in flight arrive
+    step = window._last_step
+    window.transport.step_action.trigger()
+    qtbot.waitUntil(lambda: window._last_step == step + 1, timeout=10_000)
+    assert window.status_labels["speed"].text() == "0 steps/s"
+
+
+def test_quit_after_report_prints_one_json_line(tmp_path):
+    import json
+    result = run_app(["gui", "--preset", "sigmoid-vanishing", "--play", "--quit-after", "4", "--report",
+                      "--tab", "Training"], {}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(report) >= {"steps", "seconds", "frames", "steps_per_second", "fps"}
+    assert report["steps"] > 0 and report["frames"] > 0 and 0 < report["seconds"] <= 4
+    assert report["steps_per_second"] == pytest.approx(report["steps"] / report["seconds"], rel=0.01)

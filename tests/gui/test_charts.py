@@ -10,7 +10,7 @@ from engine import Config
 from engine.activations import ACTIVATIONS
 from gui.views.activation_panel import ActivationPanel, fact_lines
 from gui.views.charts import (GradientChartsView, TrainingView, bucket_means, depth_colors, log10_or_nan)
-from gui.worker import DataInfo
+from gui.frames import DataInfo
 
 
 def with_history(snapshot, first: int, k: int, value=0.5):

@@ -1,5 +1,6 @@
 """GUI lifecycle (issue 10, item 10): Ctrl-C in the terminal quits cleanly, the edge-render thread
-does not outlive the window, bad files get a dialog; a stress test of rapid changes while training."""
+does not outlive the window, bad files get a dialog; a stress test of rapid changes while training;
+sessions: save, open, autosave, restore after a crash, bad session files change nothing."""
 import os
 import signal
 import subprocess
@@ -30,7 +31,7 @@ def test_ctrl_c_in_the_terminal_quits_the_app_cleanly(tmp_path):
     try:
         deadline = time.monotonic() + 60
         line = ""
-        while "views and worker ready" not in line and time.monotonic() < deadline:
+        while "views and engine ready" not in line and time.monotonic() < deadline:
             line = proc.stdout.readline()
         time.sleep(0.5)  # training
         proc.send_signal(signal.SIGINT)
@@ -50,7 +51,7 @@ def test_rapid_changes_while_training_then_close_mid_run(qtbot, tmp_path):
     window.show()
     window.finish_setup(config=SMALL)
     window.transport.play_action.trigger()
-    qtbot.waitUntil(lambda: window.runner.worker._running, timeout=10_000)
+    qtbot.waitUntil(lambda: window.runner.running, timeout=10_000)
     bad = tmp_path / "bad.toml"
     bad.write_text("layer_lr = 5\n[config\n")
     names = preset_names()
@@ -68,10 +69,77 @@ def test_rapid_changes_while_training_then_close_mid_run(qtbot, tmp_path):
     assert dialogs and "bad.toml" in dialogs[-1].text()  # a dialog, naming the file
     window.controls.set_config(SMALL)
     window._on_config_chosen(SMALL)  # (a preset such as `exploding` diverges and pauses)
-    if not window.runner.worker._running:
+    if not window.runner.running:
         window.transport.play_action.trigger()
-    qtbot.waitUntil(lambda: window.runner.worker._running, timeout=10_000)
+    qtbot.waitUntil(lambda: window.runner.running, timeout=10_000)
     qtbot.waitUntil(lambda: bool(_threads("edge-render")), timeout=30_000)  # the graph renders on it
     window.close()  # mid-run
     qtbot.waitUntil(lambda: not _threads("edge-render"), timeout=10_000)
-    assert not window.runner.thread.isRunning()
+    qtbot.waitUntil(lambda: not window.runner.alive, timeout=10_000)  # the engine process ended
+
+
+def _window(qtbot, config=SMALL):
+    window = MainWindow(settings=open_settings(), theme_name="dark")
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    window.finish_setup(config=config)
+    return window
+
+
+def test_save_and_open_a_session_continues_the_run(qtbot, tmp_path):
+    from engine.session import load_session
+    window = _window(qtbot)
+    window.transport.play_action.trigger()
+    qtbot.waitUntil(lambda: window._last_step > 50, timeout=20_000)
+    window.transport.play_action.trigger()  # pause
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    path = tmp_path / "lecture.gfsession"
+    with qtbot.waitSignal(window.sessions.sigSaved, timeout=20_000):
+        window.sessions.save(path)
+    saved = load_session(path)
+    step = saved.states[0]["meta"]["step_count"]
+    assert step > 50 and saved.config == window.config and saved.view["theme"] == "dark"
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~_umask()
+
+    # a bad session file: a dialog, and the run in the window is untouched
+    bad = tmp_path / "bad.gfsession"
+    bad.write_bytes(path.read_bytes()[:-100])
+    before = window.config
+    assert not window.sessions.open(bad)
+    assert window.config == before
+    assert any(w.objectName() == "fileErrorDialog" and "bad.gfsession" in w.text()
+               for w in window.findChildren(QtWidgets.QMessageBox))
+
+    # another window opens the session where it was saved
+    other = _window(qtbot, config=SMALL.replace(width=5))
+    with qtbot.waitSignal(other.runner.sigBuilt, timeout=20_000, check_params_cb=lambda c: c == saved.config):
+        assert other.sessions.open(path)
+    qtbot.waitUntil(lambda: other._last_step == step, timeout=20_000)
+    assert other.controls.config == saved.config
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_autosave_while_training_and_restore_after_a_crash(qtbot, monkeypatch):
+    import gui.sessions as sessions
+    monkeypatch.setattr(sessions, "AUTOSAVE_S", 0.3)
+    window = _window(qtbot)
+    auto = window.sessions.autosave_path
+    assert auto is not None and not auto.exists()
+    window.transport.play_action.trigger()
+    qtbot.waitUntil(auto.exists, timeout=20_000)  # autosaved while training
+    # a crash: the window never closes normally, so the autosave stays; the next start offers it
+    saved = auto.read_bytes()
+    window.close()
+    assert not auto.exists()  # a clean close removes it
+    auto.write_bytes(saved)
+    again = _window(qtbot)
+    box = next(w for w in again.findChildren(QtWidgets.QMessageBox) if w.objectName() == "restoreSessionDialog")
+    with qtbot.waitSignal(again.sessions.sigRestored, timeout=10_000):
+        box.button(QtWidgets.QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: again._last_step > 0, timeout=20_000)

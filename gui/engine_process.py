@@ -1,0 +1,488 @@
+"""The Simulation(s) in a child process: commands in, the latest frames out.
+
+Painting and training in one interpreter share one lock, so the window used to train at 18-35% of
+the headless speed. Here the engine lives in its own process (``multiprocessing``, ``spawn``), with
+its own interpreter and core; CuPy is imported and self-tested only there (``engine.backend``).
+This module is Qt-free: the child imports it, and so can headless drivers (benchmarks, recording).
+The Qt side is :class:`gui.runner.SimulationRunner`.
+
+Protocol
+--------
+Two one-way pipes. Every message is a tuple ``(name, *args)`` of picklable values.
+
+GUI -> engine (``EngineProcess.send``):
+
+``("configs", [Config, ...])``
+    Build one Simulation per config (K members, advanced in lockstep: each play chunk or step
+    trains every member the same number of steps). A single run is K = 1. A run that was playing
+    goes on playing with the new members. On failure the old members stay.
+``("reset",)``          rebuild the current configs (a new generation).
+``("play",)`` / ``("pause",)``
+``("step", n)``         pause, then train every member ``n`` steps.
+``("speed", n)``        steps per display frame (1/60 s) while playing; 0 = as fast as possible.
+``("credit", n)``       the GUI can take ``n`` more frames (it grants ``MAX_IN_FLIGHT`` at start
+                        and one per frame it takes), so at most that many frames are in the pipe.
+``("get_state",)``      answered by ``("state", generation, [member state, ...])``: each member's
+                        ``Simulation.get_state()`` (config, weights, optimiser state, history...).
+``("set_state", [member state, ...])``  rebuild from the states' configs, then
+                        ``Simulation.set_state(state)`` on each member (a new generation).
+                        Both answer ``("error", text)`` where the engine has no such method yet.
+``("shutdown",)``       end the process (the pipe closing does the same).
+
+engine -> GUI (``EngineProcess.take_frame`` / ``take_messages``):
+
+``("ready", pid)``                               the child is up (imports done).
+``("built", generation, [Config, ...], [DataInfo, ...])``  new members; a step-0 frame follows.
+``("rejected", text, [Config, ...])``            a build failed; the configs still in force.
+``("error", text)``                              training (or a command) failed; paused.
+``("running", bool)``                            play state changed (also on divergence).
+``("frame", Frame)``                             see :class:`gui.frames.Frame`: per member a compact
+                                                 snapshot whose history holds every step since
+                                                 the previous frame sent.
+``("state", generation, [state, ...])``
+
+Frames are built only when the GUI has credit and at most every ``MIN_FRAME_S``; between frames
+the engine only trains (the Simulation keeps the per-step history until the next snapshot). The
+parent's reader thread merges frames the GUI has not taken yet (``merge_frames``), so the GUI takes
+the latest at its display rate and every step still reaches the charts.
+
+The child never outlives the GUI: it exits when the command pipe closes, it asks Linux to kill it
+when its parent dies (``PR_SET_PDEATHSIG``), and it ignores SIGINT (Ctrl-C in a terminal reaches
+the whole process group; the GUI then shuts it down).
+"""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+
+from gui.frames import DataInfo, Frame, compact_snapshot, merge_frames
+
+FRAME_S = 1 / 60          # paced speeds train `steps_per_frame` steps once per display frame
+MIN_FRAME_S = 1 / 60      # at most this many frames per second leave the engine
+IDLE_FRAME_S = 1.0        # without credit, a snapshot still gathers the history this often
+MAX_CHUNK_S = 0.01        # at "max" speed one chunk trains about this long, then commands get in
+MAX_IN_FLIGHT = 2
+BOUNDARY_EVERY_S = 0.1    # decision-boundary grid refresh while training
+BOUNDARY_RESOLUTION = 64
+CLOSE_WAIT_S = 1.0        # after "shutdown", then SIGTERM, then SIGKILL: gone within 2 s
+
+
+def default_factory(config):
+    from engine import Simulation
+    from engine.memory import check_config
+    check_config(config)  # a ConfigError with the estimate, before allocating anything
+    return Simulation(config)
+
+
+def error_text(exc: BaseException) -> str:
+    from engine.config import ConfigError
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """Words for a child's exit code ("killed by SIGKILL", "exit code 1")."""
+    if exitcode is None:
+        return "stopped answering"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (out of memory, or killed)" if -exitcode == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {exitcode}"
+
+
+# ====================================================================== the child
+class _Member:
+    """One simulation of the lockstep group, with its decision-boundary cache."""
+
+    def __init__(self, sim, config):
+        self.sim, self.config = sim, config
+        data = getattr(sim, "data", None)
+        backend = getattr(sim, "backend", None)
+        self.data = DataInfo(
+            x_train=np.asarray(data.x_train), y_train=np.asarray(data.y_train),
+            task=str(data.task), is_2d=bool(data.is_2d),
+            extent=tuple(data.extent) if data.is_2d else None,
+            backend=getattr(backend, "name", "?"), device=getattr(backend, "device", "?"),
+            backend_reason=getattr(backend, "reason", ""),
+        ) if data is not None else None
+        self.boundary = None
+        self.boundary_time = -1e9
+        self.boundary_every = BOUNDARY_EVERY_S
+
+    @property
+    def is_2d(self) -> bool:
+        return self.data is not None and self.data.is_2d
+
+    @property
+    def diverged(self) -> bool:
+        return bool(getattr(self.sim, "diverged", False))
+
+    def snapshot(self, force_boundary: bool = False):
+        """A compact snapshot, with a decision boundary refreshed every ``boundary_every`` s (big
+        networks less often: a forward pass over the grid costs them more)."""
+        now = time.perf_counter()
+        due = self.is_2d and (force_boundary or self.boundary is None or now - self.boundary_time > self.boundary_every)
+        surface = getattr(self.sim, "decision_surface", None)
+        if due and surface is None:
+            snapshot = self.sim.snapshot(boundary_resolution=BOUNDARY_RESOLUTION)
+            self.boundary = None if snapshot.boundary is None else (snapshot.boundary, snapshot.boundary_extent)
+        else:
+            if due:
+                self.boundary = surface(BOUNDARY_RESOLUTION)
+            snapshot = self.sim.snapshot()
+        if due:
+            self.boundary_time = time.perf_counter()
+            self.boundary_every = max(BOUNDARY_EVERY_S, 10 * (self.boundary_time - now))
+        if self.boundary is not None and snapshot.boundary is None:
+            grid, extent = self.boundary
+            snapshot = dataclasses.replace(snapshot, boundary=grid, boundary_extent=extent)
+        return compact_snapshot(snapshot)
+
+
+class _Engine:
+    """The child's state: K members, play state, speed, frame credit."""
+
+    def __init__(self, commands, frames, factory: Callable[[Any], Any], generation: int = 0):
+        self.commands, self.out = commands, frames
+        self.factory = factory
+        self.members: list[_Member] = []
+        self.generation = generation
+        self.running = False
+        self.steps_per_frame = 0
+        self.credit = 0
+        self.chunk = 1
+        self.dirty = False               # trained (or built) since the last frame
+        self.pending: Frame | None = None
+        self.last_frame = 0.0
+        self.next_paced = 0.0
+        self.alive = True
+
+    # ----- messages
+    def send(self, *message):
+        self.out.send(message)
+
+    def _set_running(self, running: bool):
+        if running != self.running:
+            self.running = running
+            self.next_paced = time.perf_counter()
+            self.send("running", running)
+
+    # ----- commands
+    def handle(self, name: str, *args):
+        handler = getattr(self, "_on_" + name, None)
+        if handler is None:
+            self.send("error", f"unknown engine command {name!r}")
+            return
+        handler(*args)
+
+    def _on_configs(self, configs):
+        self._build(list(configs))
+
+    def _build(self, configs, states=None) -> bool:
+        resume = self.running
+        try:
+            members = [_Member(self.factory(c), c) for c in configs]
+            if states is not None:
+                for m, state in zip(members, states):
+                    restore = getattr(m.sim, "set_state", None)
+                    if restore is None:
+                        raise NotImplementedError("this engine cannot restore a saved state yet")
+                    restore(state)
+        except Exception as exc:  # ConfigError for bad combinations, RuntimeError from CuPy, ...
+            self.send("rejected", error_text(exc), [m.config for m in self.members])
+            return False
+        self._set_running(False)
+        self.members = members
+        self.generation += 1
+        self.chunk = 1
+        self.pending = None
+        self.send("built", self.generation, [m.config for m in members], [m.data for m in members])
+        self.dirty = True
+        self._frame(force_boundary=True)
+        if resume:
+            self._on_play()
+        return True
+
+    def _on_reset(self):
+        if self.members:
+            self._build([m.config for m in self.members])
+
+    def _on_play(self):
+        if self.members and not all(m.diverged for m in self.members):
+            self._set_running(True)
+
+    def _on_pause(self):
+        self._set_running(False)
+
+    def _on_step(self, n=1):
+        self._set_running(False)
+        if self.members and not all(m.diverged for m in self.members):
+            self._train(int(n))
+
+    def _on_speed(self, n):
+        self.steps_per_frame = max(0, int(n))
+        self.next_paced = time.perf_counter()
+
+    def _on_credit(self, n):
+        self.credit += int(n)
+
+    def _on_get_state(self):
+        try:
+            states = []
+            for m in self.members:
+                get = getattr(m.sim, "get_state", None)
+                if get is None:
+                    raise NotImplementedError("this engine cannot save its state yet")
+                states.append(get())
+        except Exception as exc:
+            self.send("error", error_text(exc))
+            return
+        self.send("state", self.generation, states)
+
+    def _on_set_state(self, states):
+        configs = [s["config"] if isinstance(s, dict) else s.config for s in states]
+        self._build(configs, states)
+
+    def _on_shutdown(self):
+        self.alive = False
+
+    # ----- training and frames
+    def _train(self, n: int):
+        try:
+            for m in self.members:
+                m.sim.step(n, snapshot=False)
+        except Exception as exc:
+            self._set_running(False)
+            self.send("error", error_text(exc))
+            traceback.print_exc()
+            return
+        self.dirty = True
+        if all(m.diverged for m in self.members):
+            self._frame(force_boundary=True)    # the diverged state reaches the GUI at once
+            self._set_running(False)
+
+    def _tick(self):
+        """One round of training at the chosen speed."""
+        if self.steps_per_frame:
+            now = time.perf_counter()
+            if now < self.next_paced:
+                return
+            self.next_paced = max(self.next_paced + FRAME_S, now - FRAME_S)
+            self._train(self.steps_per_frame)
+            return
+        t0 = time.perf_counter()
+        self._train(self.chunk)
+        per_step = (time.perf_counter() - t0) / max(self.chunk, 1)
+        # each chunk about MAX_CHUNK_S, so pause/reset are never more than a few ms away
+        self.chunk = int(min(max(1, MAX_CHUNK_S / max(per_step, 1e-7)), 100_000))
+
+    def _frame(self, force_boundary: bool = False):
+        """Take a snapshot of every member (history included) into the pending frame; send it if
+        the GUI has credit."""
+        if self.dirty and self.members:
+            snaps = tuple(m.snapshot(force_boundary) for m in self.members)
+            frame = Frame(self.generation, tuple(m.config for m in self.members),
+                          tuple(m.data for m in self.members), snaps)
+            self.pending = merge_frames(self.pending, frame)
+            self.dirty = False
+            self.last_frame = time.perf_counter()
+        if self.pending is not None and self.credit > 0:
+            self.send("frame", self.pending)
+            self.pending = None
+            self.credit -= 1
+
+    def _frame_due(self, now: float) -> bool:
+        if not self.dirty and self.pending is None:
+            return False
+        if self.credit > 0:
+            return now - self.last_frame >= MIN_FRAME_S or self.pending is not None
+        return self.dirty and now - self.last_frame >= IDLE_FRAME_S
+
+    def _timeout(self, now: float) -> float | None:
+        """How long the loop may wait for a command."""
+        if self.running and not self.steps_per_frame:
+            return 0.0
+        waits = []
+        if self.running:
+            waits.append(self.next_paced - now)
+        if self.dirty and self.credit > 0:
+            waits.append(self.last_frame + MIN_FRAME_S - now)
+        elif self.dirty:
+            waits.append(self.last_frame + IDLE_FRAME_S - now)
+        return max(0.0, min(waits)) if waits else 0.5
+
+    def loop(self):
+        while self.alive:
+            timeout = self._timeout(time.perf_counter())
+            while self.alive and self.commands.poll(timeout):
+                try:
+                    message = self.commands.recv()
+                except EOFError:                       # the GUI is gone
+                    return
+                self.handle(*message)
+                timeout = 0.0
+            if not self.alive:
+                return
+            if self.running:
+                self._tick()
+            if self._frame_due(time.perf_counter()):
+                self._frame()
+
+
+def _die_with_parent(parent_pid: int):
+    """Linux: SIGKILL this process when its parent dies (however it dies)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)          # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:                            # it died before prctl
+        os._exit(0)
+
+
+def child_main(commands, frames, factory, parent_pid: int, generation: int = 0):
+    """The engine process's entry point (picklable for ``spawn``); generations count on from
+    ``generation`` (a restarted engine's runs never reuse a number)."""
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    engine = _Engine(commands, frames, factory or default_factory, generation)
+    try:
+        engine.send("ready", os.getpid())
+        engine.loop()
+    except (BrokenPipeError, EOFError, ConnectionResetError):
+        pass                                                  # the GUI went away: nothing to tell
+    finally:
+        frames.close()
+
+
+# ====================================================================== the parent
+class EngineProcess:
+    """The parent's handle: start, send commands, take the latest frame and other messages.
+
+    A reader thread receives everything the engine sends: frames are merged into one latest frame
+    (``take_frame``), other messages queue up (``take_messages``). When the child dies the reader
+    sees the pipe close; ``alive`` turns False and ``exitcode`` says how it ended. Thread-safe.
+    """
+
+    def __init__(self, factory: Callable[[Any], Any] | None = None, generation: int = 0):
+        """``factory(config) -> Simulation`` runs in the child, so it must be picklable (a module-level
+        function or class, or a functools.partial of one); None builds ``engine.Simulation``."""
+        self.factory = factory
+        self.first_generation = generation
+        self._lock = threading.Lock()
+        self._frame: Frame | None = None
+        self._messages: list[tuple] = []
+        self._process = None
+        self._commands = None
+        self._reader: threading.Thread | None = None
+        self._closing = False
+        self._exitcode: int | None = None
+        self._untaken = 0           # frames received since the last take (their credit goes back)
+        self.frames_received = 0
+
+    def start(self) -> "EngineProcess":
+        ctx = multiprocessing.get_context("spawn")
+        cmd_read, cmd_write = ctx.Pipe(duplex=False)
+        frame_read, frame_write = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=child_main, name="gradient-flow-lab-engine", daemon=True,
+                                    args=(cmd_read, frame_write, self.factory, os.getpid(), self.first_generation))
+        self._process.start()
+        cmd_read.close()        # the child's ends: closing ours lets each side see the other die
+        frame_write.close()
+        self._commands = cmd_write
+        self._closing = False
+        self._reader = threading.Thread(target=self._read, args=(frame_read,), name="engine-reader", daemon=True)
+        self._reader.start()
+        self.send("credit", MAX_IN_FLIGHT)
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return (self._process is not None and self._reader is not None and self._reader.is_alive()
+                and self._process.is_alive())
+
+    @property
+    def exitcode(self) -> int | None:
+        """How the child ended (negative: the signal that killed it); None while it runs."""
+        if self._process is not None:
+            self._process.join(0.2)
+            self._exitcode = self._process.exitcode
+        return self._exitcode
+
+    def send(self, *command) -> bool:
+        """Send a command; False when the engine is gone."""
+        try:
+            self._commands.send(command)
+            return True
+        except (OSError, ValueError, AttributeError):     # BrokenPipe, closed handle, never started
+            return False
+
+    def _read(self, conn):
+        try:
+            while True:
+                message = conn.recv()
+                with self._lock:
+                    if message[0] == "frame":
+                        self._frame = merge_frames(self._frame, message[1])
+                        self._untaken += 1
+                        self.frames_received += 1
+                    else:
+                        self._messages.append(message)
+        except (EOFError, OSError):
+            pass
+        finally:
+            conn.close()
+
+    def take_frame(self) -> Frame | None:
+        """The newest frame since the last call, with the history of any it replaced (or None)."""
+        with self._lock:
+            frame, self._frame = self._frame, None
+            taken, self._untaken = self._untaken, 0
+        if taken:
+            self.send("credit", taken)
+        return frame
+
+    def take_messages(self) -> list[tuple]:
+        with self._lock:
+            messages, self._messages = self._messages, []
+        return messages
+
+    def close(self, timeout: float = CLOSE_WAIT_S):
+        """End the engine: ask, then SIGTERM, then SIGKILL (within ~2 s in all)."""
+        process, self._closing = self._process, True
+        if process is None:
+            return
+        self.send("shutdown")
+        process.join(timeout)
+        if process.is_alive():
+            process.terminate()
+            process.join(0.5)
+        if process.is_alive():
+            process.kill()
+            process.join(0.5)
+        if self._commands is not None:
+            self._commands.close()
+        if self._reader is not None:
+            self._reader.join(0.5)
+        self._exitcode = process.exitcode
+        self._process = None
