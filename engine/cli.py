@@ -348,6 +348,8 @@ def _make_out_dir(out: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     if not os.access(path, os.W_OK | os.X_OK):
         raise UsageError(f"--out {out} is not writable")
+    for stale in path.glob(".sweep.csv.*.tmp"):  # left by a sweep killed mid-write
+        stale.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------ sweep
