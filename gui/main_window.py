@@ -405,6 +405,8 @@ class MainWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ display
     def _on_display_tick(self):
         frame = self.runner.take_latest() if self.runner is not None else None
+        if frame is not None and self.sessions is not None:
+            frame = self.sessions.before_display(frame)  # a restored session's history
         if frame is None:
             self._update_rate()
             return

@@ -9,11 +9,14 @@ window offers to restore it. A bad file gets a dialog and changes nothing.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 AUTOSAVE_S = 5
+MAX_HISTORY = 200_000  # per-step points kept for the session; beyond that every other is dropped
 AUTOSAVE_NAME = "autosave.gfsession"
 FILTER = "Gradient Flow Lab session (*.gfsession)"
 
@@ -28,6 +31,9 @@ class SessionController(QtCore.QObject):
         self.autosave_path = None if autosave_dir is None else Path(autosave_dir) / AUTOSAVE_NAME
         self._requests: list[tuple[str, Path]] = []   # answered in order by sigState
         self._running = False
+        self._history = None            # (generation, steps, loss, grad_norms) of the run on screen
+        self._restore_history = None    # (config, history) waiting for the restored run's first frame
+        window.sigFrameShown.connect(self._record)
         window.runner.sigState.connect(self._on_state)
         window.runner.sigRunningChanged.connect(self._on_running)
         self.timer = QtCore.QTimer(self)
@@ -55,7 +61,7 @@ class SessionController(QtCore.QObject):
         kind, path = self._requests.pop(0)
         from engine.session import save_session
         try:
-            save_session(path, states, view=self.view_state())
+            save_session(path, states, history=self.history(), view=self.view_state())
         except (OSError, ValueError, TypeError) as exc:
             message = f"could not save the session to {getattr(exc, 'filename', None) or path}: " \
                       f"{getattr(exc, 'strerror', None) or exc}"
@@ -66,6 +72,48 @@ class SessionController(QtCore.QObject):
         if kind == "save":
             self.window.statusBar().showMessage(f"Saved session {path}", 5000)
         self.sigSaved.emit(str(path))
+
+    # ------------------------------------------------------------------ history
+    def _record(self, snapshot) -> None:
+        """Keep the per-step history of the run on screen (bounded: halved beyond MAX_HISTORY)."""
+        gen = self.window._generation
+        if self._history is None or self._history[0] != gen:
+            self._history = (gen, np.zeros(0, np.int64), np.zeros(0), np.zeros((0, snapshot.n_weight_layers)))
+        if not len(snapshot.history_steps):
+            return
+        _, steps, loss, norms = self._history
+        steps = np.concatenate([steps, snapshot.history_steps])
+        loss = np.concatenate([loss, snapshot.history_loss])
+        norms = np.concatenate([norms, np.asarray(snapshot.history_grad_norms).reshape(len(snapshot.history_steps), -1)])
+        if len(steps) > MAX_HISTORY:
+            steps, loss, norms = steps[::2], loss[::2], norms[::2]
+        self._history = (gen, steps, loss, norms)
+
+    def history(self) -> dict:
+        if self._history is None:
+            return {}
+        _, steps, loss, norms = self._history
+        return {"steps": steps, "loss": loss, "grad_norms": norms}
+
+    def before_display(self, frame):
+        """The restored run's first frame carries the saved history, so the charts show it."""
+        pending, self._restore_history = self._restore_history, None
+        if pending is None or frame.generation == self.window._generation:
+            self._restore_history = pending
+            return frame
+        config, history = pending
+        snap = frame.snapshot
+        if frame.config != config or not {"steps", "loss", "grad_norms"} <= history.keys() \
+                or np.shape(history["grad_norms"])[1:] != (snap.n_weight_layers,):
+            return frame
+        keep = history["steps"] < (snap.history_steps[0] if len(snap.history_steps) else snap.step + 1)
+        snap = dataclasses.replace(
+            snap,
+            history_steps=np.concatenate([history["steps"][keep], snap.history_steps]).astype(np.int64),
+            history_loss=np.concatenate([history["loss"][keep], snap.history_loss]),
+            history_grad_norms=np.concatenate([history["grad_norms"][keep],
+                                               np.asarray(snap.history_grad_norms).reshape(-1, snap.n_weight_layers)]))
+        return dataclasses.replace(frame, snapshots=(snap, *frame.snapshots[1:]))
 
     def view_state(self) -> dict:
         w = self.window
@@ -89,6 +137,7 @@ class SessionController(QtCore.QObject):
             w.transport.set_steps_per_frame(view["steps_per_frame"])
         w.controls.set_config(session.config)
         w.config = session.config
+        self._restore_history = (session.config, session.history)
         w.runner.set_state(session.states)  # the engine rebuilds, restores, and reports "built"
         self.sigRestored.emit(str(path))
         return True

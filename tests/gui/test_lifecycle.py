@@ -117,6 +117,10 @@ def test_save_and_open_a_session_continues_the_run(qtbot, tmp_path):
         assert other.sessions.open(path)
     qtbot.waitUntil(lambda: other._last_step == step, timeout=20_000)
     assert other.controls.config == saved.config
+    # the charts show the saved history, not only what came after the restore
+    assert len(saved.history["steps"]) > 50 and saved.history["steps"][0] == 0
+    h = other.gradients.history._history
+    assert h is not None and h.n >= 50 and h.steps[0] == 0
 
 
 def _umask():
