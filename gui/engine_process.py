@@ -20,6 +20,9 @@ GUI -> engine (``EngineProcess.send``):
 ``("play",)`` / ``("pause",)``
 ``("step", n)``         pause, then train every member ``n`` steps.
 ``("speed", n)``        steps per display frame (1/60 s) while playing; 0 = as fast as possible.
+``("boundary", bool)``  whether frames carry the 2D decision boundary (a forward pass over a
+                        64 x 64 grid: ~10% of a small net's time; the GUI turns it off while no
+                        view shows it). On by default.
 ``("credit", n)``       the GUI can take ``n`` more frames (it grants ``MAX_IN_FLIGHT`` at start
                         and one per frame it takes), so at most that many frames are in the pipe.
 ``("get_state",)``      answered by ``("state", generation, [member state, ...])``: each member's
@@ -74,6 +77,14 @@ MAX_IN_FLIGHT = 2
 BOUNDARY_EVERY_S = 0.1    # decision-boundary grid refresh while training
 BOUNDARY_RESOLUTION = 64
 CLOSE_WAIT_S = 1.0        # after "shutdown", then SIGTERM, then SIGKILL: gone within 2 s
+# BLAS thread pools of the engine process. OpenBLAS threads spin while they wait; beside a busy GUI
+# on 2 cores, one 30 x 256 step took 0.7-2.8 s with 2 threads against 0.05 s with 1 (measured).
+# So the engine leaves one core to the GUI; a variable the user set wins.
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def engine_threads() -> int:
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def default_factory(config):
@@ -97,7 +108,7 @@ def describe_exit(exitcode: int | None) -> str:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        hint = " (out of memory, or killed)" if -exitcode == signal.SIGKILL else ""
+        hint = " — out of memory, or killed by hand" if -exitcode == signal.SIGKILL else ""
         return f"killed by {name}{hint}"
     return f"exit code {exitcode}"
 
@@ -129,10 +140,13 @@ class _Member:
     def diverged(self) -> bool:
         return bool(getattr(self.sim, "diverged", False))
 
-    def snapshot(self, force_boundary: bool = False):
+    def snapshot(self, force_boundary: bool = False, want_boundary: bool = True):
         """A compact snapshot, with a decision boundary refreshed every ``boundary_every`` s (big
         networks less often: a forward pass over the grid costs them more)."""
         now = time.perf_counter()
+        if not want_boundary:
+            self.boundary = None
+            return compact_snapshot(self.sim.snapshot())
         due = self.is_2d and (force_boundary or self.boundary is None or now - self.boundary_time > self.boundary_every)
         surface = getattr(self.sim, "decision_surface", None)
         if due and surface is None:
@@ -161,6 +175,7 @@ class _Engine:
         self.generation = generation
         self.running = False
         self.steps_per_frame = 0
+        self.want_boundary = True
         self.credit = 0
         self.chunk = 1
         self.dirty = False               # trained (or built) since the last frame
@@ -235,6 +250,11 @@ class _Engine:
         self.steps_per_frame = max(0, int(n))
         self.next_paced = time.perf_counter()
 
+    def _on_boundary(self, on):
+        self.want_boundary = bool(on)
+        if self.want_boundary and self.members:
+            self.dirty = True                   # a frame with a fresh boundary soon
+
     def _on_credit(self, n):
         self.credit += int(n)
 
@@ -292,7 +312,7 @@ class _Engine:
         """Take a snapshot of every member (history included) into the pending frame; send it if
         the GUI has credit."""
         if self.dirty and self.members:
-            snaps = tuple(m.snapshot(force_boundary) for m in self.members)
+            snaps = tuple(m.snapshot(force_boundary, self.want_boundary) for m in self.members)
             frame = Frame(self.generation, tuple(m.config for m in self.members),
                           tuple(m.data for m in self.members), snaps)
             self.pending = merge_frames(self.pending, frame)
@@ -400,7 +420,15 @@ class EngineProcess:
         frame_read, frame_write = ctx.Pipe(duplex=False)
         self._process = ctx.Process(target=child_main, name="gradient-flow-lab-engine", daemon=True,
                                     args=(cmd_read, frame_write, self.factory, os.getpid(), self.first_generation))
-        self._process.start()
+        saved = {k: os.environ.get(k) for k in THREAD_VARS}
+        for k in THREAD_VARS:                 # the child's environment is the parent's at start
+            os.environ.setdefault(k, str(engine_threads()))
+        try:
+            self._process.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
         cmd_read.close()        # the child's ends: closing ours lets each side see the other die
         frame_write.close()
         self._commands = cmd_write
