@@ -71,6 +71,7 @@ from gui.frames import DataInfo, Frame, compact_snapshot, merge_frames
 
 FRAME_S = 1 / 60          # paced speeds train `steps_per_frame` steps once per display frame
 MIN_FRAME_S = 1 / 60      # at most this many frames per second leave the engine
+SNAPSHOT_SHARE = 2.0      # frames at least this many snapshot-build times apart (big nets: <= 1/3 of the time)
 IDLE_FRAME_S = 1.0        # without credit, a snapshot still gathers the history this often
 MAX_CHUNK_S = 0.01        # at "max" speed one chunk trains about this long, then commands get in
 MAX_IN_FLIGHT = 2
@@ -181,6 +182,7 @@ class _Engine:
         self.dirty = False               # trained (or built) since the last frame
         self.pending: Frame | None = None
         self.last_frame = 0.0
+        self.frame_every = MIN_FRAME_S
         self.next_paced = 0.0
         self.alive = True
 
@@ -312,7 +314,9 @@ class _Engine:
         """Take a snapshot of every member (history included) into the pending frame; send it if
         the GUI has credit."""
         if self.dirty and self.members:
+            t0 = time.perf_counter()
             snaps = tuple(m.snapshot(force_boundary, self.want_boundary) for m in self.members)
+            self.frame_every = max(MIN_FRAME_S, SNAPSHOT_SHARE * (time.perf_counter() - t0))
             frame = Frame(self.generation, tuple(m.config for m in self.members),
                           tuple(m.data for m in self.members), snaps)
             self.pending = merge_frames(self.pending, frame)
@@ -327,8 +331,8 @@ class _Engine:
         if not self.dirty and self.pending is None:
             return False
         if self.credit > 0:
-            return now - self.last_frame >= MIN_FRAME_S or self.pending is not None
-        return self.dirty and now - self.last_frame >= IDLE_FRAME_S
+            return now - self.last_frame >= self.frame_every or self.pending is not None
+        return self.dirty and now - self.last_frame >= max(IDLE_FRAME_S, self.frame_every)
 
     def _timeout(self, now: float) -> float | None:
         """How long the loop may wait for a command."""
@@ -338,9 +342,9 @@ class _Engine:
         if self.running:
             waits.append(self.next_paced - now)
         if self.dirty and self.credit > 0:
-            waits.append(self.last_frame + MIN_FRAME_S - now)
+            waits.append(self.last_frame + self.frame_every - now)
         elif self.dirty:
-            waits.append(self.last_frame + IDLE_FRAME_S - now)
+            waits.append(self.last_frame + max(IDLE_FRAME_S, self.frame_every) - now)
         return max(0.0, min(waits)) if waits else 0.5
 
     def loop(self):
