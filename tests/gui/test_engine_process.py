@@ -297,19 +297,23 @@ CHILD_PID_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "SIGKILL", "Ctrl-C"])
 def test_no_orphan_engine_when_the_gui_is_killed(tmp_path, how):
     script = tmp_path / "gui_with_engine.py"
     script.write_text(CHILD_PID_SCRIPT)
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     gui = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         line = gui.stdout.readline()
         assert line.startswith("engine"), gui.stderr.read()
         engine_pid = int(line.split()[1])
         assert pid_alive(engine_pid)
-        gui.send_signal(getattr(signal, how))
+        if how == "Ctrl-C":                    # a terminal sends SIGINT to the whole process group
+            os.killpg(gui.pid, signal.SIGINT)
+            how = "SIGINT"
+        else:
+            gui.send_signal(getattr(signal, how))
         gui.wait(timeout=10)
         deadline = time.monotonic() + 3
         while pid_alive(engine_pid) and time.monotonic() < deadline:
@@ -323,3 +327,19 @@ def test_no_orphan_engine_when_the_gui_is_killed(tmp_path, how):
             gui.wait()
         gui.stdout.close()
         gui.stderr.close()
+
+
+def test_closing_the_window_ends_the_engine(qtbot):
+    from gui.main_window import MainWindow
+    from gui.settings import open_settings
+    window = MainWindow(settings=open_settings(), factory=fake_factory())
+    qtbot.addWidget(window)
+    window.show()
+    window.finish_setup(config=SMALL)
+    window.transport.play_action.trigger()
+    qtbot.waitUntil(lambda: window.runner.running, timeout=20_000)
+    pid = window.runner.pid
+    t0 = time.monotonic()
+    window.close()
+    assert time.monotonic() - t0 < 2.5          # ask, then SIGTERM, then SIGKILL: never longer
+    assert not pid_alive(pid)
