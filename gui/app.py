@@ -89,6 +89,15 @@ def cpu_seconds(pid: int | None) -> float | None:
         return None
 
 
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory in MB (Unix), or None."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 class RunReport:
     """What ``--report`` prints: steps and frames from the first frame shown while playing to quit,
     how late a 1 ms GUI-thread timer fires (p99), and the CPU share of the GUI and the engine."""
@@ -136,7 +145,8 @@ class RunReport:
                 "fps": round(frames / seconds, 2) if seconds > 0 else 0.0,
                 "timer_late_p99_ms": None if late is None else round(late, 2),
                 "gui_cpu_share": round(gui_cpu / seconds, 2) if seconds > 0 else None,
-                "engine_cpu_share": round(engine_cpu / seconds, 2) if engine_cpu is not None and seconds > 0 else None}
+                "engine_cpu_share": round(engine_cpu / seconds, 2) if engine_cpu is not None and seconds > 0 else None,
+                "gui_peak_rss_mb": peak_rss_mb()}
 
 
 class _FirstExpose:

@@ -343,3 +343,31 @@ def test_closing_the_window_ends_the_engine(qtbot):
     window.close()
     assert time.monotonic() - t0 < 2.5          # ask, then SIGTERM, then SIGKILL: never longer
     assert not pid_alive(pid)
+
+
+def test_the_boundary_travels_only_while_wanted(qtbot, make_runner):
+    runner = make_runner(fake_factory())
+    runner.set_config(SMALL)
+    assert wait_frame(qtbot, runner).snapshot.boundary is not None
+    runner.want_boundary(False)
+    qtbot.wait(100)
+    runner.step()
+    assert wait_frame(qtbot, runner).snapshot.boundary is None
+    runner.want_boundary(True)
+    qtbot.waitUntil(lambda: (f := runner.take_latest()) is not None and f.snapshot.boundary is not None,
+                    timeout=10_000)
+
+
+def test_a_paced_speed_trains_that_many_steps_per_display_frame(qtbot, make_runner):
+    runner = make_runner(fake_factory())
+    runner.set_config(SMALL)
+    wait_frame(qtbot, runner)
+    runner.set_steps_per_frame(1)                # one step per 1/60 s
+    runner.play()
+    qtbot.waitUntil(lambda: runner.running, timeout=10_000)
+    steps = collect_steps(qtbot, runner, lambda s: len(s) >= 5)
+    t0, n0 = time.perf_counter(), len(steps)
+    qtbot.wait(1000)
+    steps += collect_steps(qtbot, runner, lambda s: True)
+    rate = (len(steps) - n0) / (time.perf_counter() - t0)
+    assert 0 < rate <= 75, rate                  # never the free-running thousands
