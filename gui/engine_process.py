@@ -58,6 +58,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
@@ -166,11 +167,46 @@ class _Member:
         return compact_snapshot(snapshot)
 
 
+class _Sender:
+    """Sends the engine's messages from a thread of its own, in order: a frame of ~0.5 MB does not
+    fit the pipe, and the GUI's reader needs the GUI's interpreter lock to drain it, so a send from
+    the training loop would wait while the GUI paints (measured: the engine got ~25% of a core).
+    Credit bounds the frames queued here."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.broken = False
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="engine-sender", daemon=True)
+        self._thread.start()
+
+    def send(self, message):
+        if self.broken:
+            raise BrokenPipeError("the GUI is gone")
+        self._queue.put(message)
+
+    def _run(self):
+        while True:
+            message = self._queue.get()
+            if message is None:
+                return
+            try:
+                self.conn.send(message)
+            except (OSError, ValueError):
+                self.broken = True
+                return
+
+    def close(self, timeout: float = 1.0):
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self.conn.close()
+
+
 class _Engine:
     """The child's state: K members, play state, speed, frame credit."""
 
     def __init__(self, commands, frames, factory: Callable[[Any], Any], generation: int = 0):
-        self.commands, self.out = commands, frames
+        self.commands, self.out = commands, _Sender(frames)
         self.factory = factory
         self.members: list[_Member] = []
         self.generation = generation
@@ -348,7 +384,7 @@ class _Engine:
         return max(0.0, min(waits)) if waits else 0.5
 
     def loop(self):
-        while self.alive:
+        while self.alive and not self.out.broken:
             timeout = self._timeout(time.perf_counter())
             while self.alive and self.commands.poll(timeout):
                 try:
@@ -390,7 +426,7 @@ def child_main(commands, frames, factory, parent_pid: int, generation: int = 0):
     except (BrokenPipeError, EOFError, ConnectionResetError):
         pass                                                  # the GUI went away: nothing to tell
     finally:
-        frames.close()
+        engine.out.close()
 
 
 # ====================================================================== the parent
