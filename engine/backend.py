@@ -42,7 +42,7 @@ def to_numpy(a) -> np.ndarray:
 
 def _cpu_description() -> str:
     threads = os.environ.get("OMP_NUM_THREADS") or str(os.cpu_count() or 1)
-    return f"CPU (NumPy {np.__version__}, {threads} threads)"
+    return f"CPU (NumPy {np.__version__}, {threads} thread{'' if threads == '1' else 's'})"
 
 
 def _numpy_backend(reason: str) -> Backend:

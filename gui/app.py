@@ -79,9 +79,29 @@ def install_signal_handlers(app, on_quit=None) -> None:
         signal.signal(sig, handler)
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system) a process has used so far (Linux /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory in MB (Unix), or None."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 class RunReport:
     """What ``--report`` prints: steps and frames from the first frame shown while playing to quit,
-    and how late a 1 ms GUI-thread timer fires (p99)."""
+    how late a 1 ms GUI-thread timer fires (p99), and the CPU share of the GUI and the engine."""
 
     def __init__(self, window):
         from PySide6 import QtCore
@@ -106,6 +126,7 @@ class RunReport:
         w = self.window
         if self.start is None and w.runner is not None and w.runner.running:
             self.start = (time.perf_counter(), snapshot.step, w.frames_shown)
+            self.cpu_start = (time.process_time(), cpu_seconds(w.runner.pid))
 
     def result(self) -> dict:
         import numpy as np
@@ -115,12 +136,18 @@ class RunReport:
                     "timer_late_p99_ms": None}
         t0, step0, frames0 = self.start
         seconds = time.perf_counter() - t0
+        gui_cpu = time.process_time() - self.cpu_start[0]
+        engine_now = cpu_seconds(w.runner.pid)
+        engine_cpu = None if engine_now is None or self.cpu_start[1] is None else engine_now - self.cpu_start[1]
         steps, frames = w._last_step - step0, w.frames_shown - frames0
         late = float(np.percentile(self.lateness, 99) * 1000) if self.lateness else None
         return {"steps": int(steps), "seconds": round(seconds, 3), "frames": int(frames),
                 "steps_per_second": round(steps / seconds, 1) if seconds > 0 else 0.0,
                 "fps": round(frames / seconds, 2) if seconds > 0 else 0.0,
-                "timer_late_p99_ms": None if late is None else round(late, 2)}
+                "timer_late_p99_ms": None if late is None else round(late, 2),
+                "gui_cpu_share": round(gui_cpu / seconds, 2) if seconds > 0 else None,
+                "engine_cpu_share": round(engine_cpu / seconds, 2) if engine_cpu is not None and seconds > 0 else None,
+                "gui_peak_rss_mb": peak_rss_mb()}
 
 
 class _FirstExpose:

@@ -20,6 +20,9 @@ GUI -> engine (``EngineProcess.send``):
 ``("play",)`` / ``("pause",)``
 ``("step", n)``         pause, then train every member ``n`` steps.
 ``("speed", n)``        steps per display frame (1/60 s) while playing; 0 = as fast as possible.
+``("boundary", bool)``  whether frames carry the 2D decision boundary (a forward pass over a
+                        64 x 64 grid: ~10% of a small net's time; the GUI turns it off while no
+                        view shows it). On by default.
 ``("credit", n)``       the GUI can take ``n`` more frames (it grants ``MAX_IN_FLIGHT`` at start
                         and one per frame it takes), so at most that many frames are in the pipe.
 ``("get_state",)``      answered by ``("state", generation, [member state, ...])``: each member's
@@ -55,6 +58,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
@@ -68,12 +72,21 @@ from gui.frames import DataInfo, Frame, compact_snapshot, merge_frames
 
 FRAME_S = 1 / 60          # paced speeds train `steps_per_frame` steps once per display frame
 MIN_FRAME_S = 1 / 60      # at most this many frames per second leave the engine
+SNAPSHOT_SHARE = 2.0      # frames at least this many snapshot-build times apart (big nets: <= 1/3 of the time)
 IDLE_FRAME_S = 1.0        # without credit, a snapshot still gathers the history this often
 MAX_CHUNK_S = 0.01        # at "max" speed one chunk trains about this long, then commands get in
 MAX_IN_FLIGHT = 2
 BOUNDARY_EVERY_S = 0.1    # decision-boundary grid refresh while training
 BOUNDARY_RESOLUTION = 64
 CLOSE_WAIT_S = 1.0        # after "shutdown", then SIGTERM, then SIGKILL: gone within 2 s
+# BLAS thread pools of the engine process. OpenBLAS threads spin while they wait; beside a busy GUI
+# on 2 cores, one 30 x 256 step took 0.7-2.8 s with 2 threads against 0.05 s with 1 (measured).
+# So the engine leaves one core to the GUI; a variable the user set wins.
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def engine_threads() -> int:
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def default_factory(config):
@@ -99,7 +112,7 @@ def describe_exit(exitcode: int | None) -> str:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        hint = " (out of memory, or killed)" if -exitcode == signal.SIGKILL else ""
+        hint = " — out of memory, or killed by hand" if -exitcode == signal.SIGKILL else ""
         return f"killed by {name}{hint}"
     return f"exit code {exitcode}"
 
@@ -131,10 +144,13 @@ class _Member:
     def diverged(self) -> bool:
         return bool(getattr(self.sim, "diverged", False))
 
-    def snapshot(self, force_boundary: bool = False):
+    def snapshot(self, force_boundary: bool = False, want_boundary: bool = True):
         """A compact snapshot, with a decision boundary refreshed every ``boundary_every`` s (big
         networks less often: a forward pass over the grid costs them more)."""
         now = time.perf_counter()
+        if not want_boundary:
+            self.boundary = None
+            return compact_snapshot(self.sim.snapshot())
         due = self.is_2d and (force_boundary or self.boundary is None or now - self.boundary_time > self.boundary_every)
         surface = getattr(self.sim, "decision_surface", None)
         if due and surface is None:
@@ -153,21 +169,58 @@ class _Member:
         return compact_snapshot(snapshot)
 
 
+class _Sender:
+    """Sends the engine's messages from a thread of its own, in order: a frame of ~0.5 MB does not
+    fit the pipe, and the GUI's reader needs the GUI's interpreter lock to drain it, so a send from
+    the training loop would wait while the GUI paints (measured: the engine got ~25% of a core).
+    Credit bounds the frames queued here."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.broken = False
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="engine-sender", daemon=True)
+        self._thread.start()
+
+    def send(self, message):
+        if self.broken:
+            raise BrokenPipeError("the GUI is gone")
+        self._queue.put(message)
+
+    def _run(self):
+        while True:
+            message = self._queue.get()
+            if message is None:
+                return
+            try:
+                self.conn.send(message)
+            except (OSError, ValueError):
+                self.broken = True
+                return
+
+    def close(self, timeout: float = 1.0):
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self.conn.close()
+
+
 class _Engine:
     """The child's state: K members, play state, speed, frame credit."""
 
     def __init__(self, commands, frames, factory: Callable[[Any], Any], generation: int = 0):
-        self.commands, self.out = commands, frames
+        self.commands, self.out = commands, _Sender(frames)
         self.factory = factory
         self.members: list[_Member] = []
         self.generation = generation
         self.running = False
         self.steps_per_frame = 0
+        self.want_boundary = True
         self.credit = 0
         self.chunk = 1
         self.dirty = False               # trained (or built) since the last frame
         self.pending: Frame | None = None
         self.last_frame = 0.0
+        self.frame_every = MIN_FRAME_S
         self.next_paced = 0.0
         self.alive = True
 
@@ -237,6 +290,11 @@ class _Engine:
         self.steps_per_frame = max(0, int(n))
         self.next_paced = time.perf_counter()
 
+    def _on_boundary(self, on):
+        self.want_boundary = bool(on)
+        if self.want_boundary and self.members:
+            self.dirty = True                   # a frame with a fresh boundary soon
+
     def _on_credit(self, n):
         self.credit += int(n)
 
@@ -294,7 +352,9 @@ class _Engine:
         """Take a snapshot of every member (history included) into the pending frame; send it if
         the GUI has credit."""
         if self.dirty and self.members:
-            snaps = tuple(m.snapshot(force_boundary) for m in self.members)
+            t0 = time.perf_counter()
+            snaps = tuple(m.snapshot(force_boundary, self.want_boundary) for m in self.members)
+            self.frame_every = max(MIN_FRAME_S, SNAPSHOT_SHARE * (time.perf_counter() - t0))
             frame = Frame(self.generation, tuple(m.config for m in self.members),
                           tuple(m.data for m in self.members), snaps)
             self.pending = merge_frames(self.pending, frame)
@@ -309,8 +369,8 @@ class _Engine:
         if not self.dirty and self.pending is None:
             return False
         if self.credit > 0:
-            return now - self.last_frame >= MIN_FRAME_S or self.pending is not None
-        return self.dirty and now - self.last_frame >= IDLE_FRAME_S
+            return now - self.last_frame >= self.frame_every or self.pending is not None
+        return self.dirty and now - self.last_frame >= max(IDLE_FRAME_S, self.frame_every)
 
     def _timeout(self, now: float) -> float | None:
         """How long the loop may wait for a command."""
@@ -320,13 +380,13 @@ class _Engine:
         if self.running:
             waits.append(self.next_paced - now)
         if self.dirty and self.credit > 0:
-            waits.append(self.last_frame + MIN_FRAME_S - now)
+            waits.append(self.last_frame + self.frame_every - now)
         elif self.dirty:
-            waits.append(self.last_frame + IDLE_FRAME_S - now)
+            waits.append(self.last_frame + max(IDLE_FRAME_S, self.frame_every) - now)
         return max(0.0, min(waits)) if waits else 0.5
 
     def loop(self):
-        while self.alive:
+        while self.alive and not self.out.broken:
             timeout = self._timeout(time.perf_counter())
             while self.alive and self.commands.poll(timeout):
                 try:
@@ -368,7 +428,7 @@ def child_main(commands, frames, factory, parent_pid: int, generation: int = 0):
     except (BrokenPipeError, EOFError, ConnectionResetError):
         pass                                                  # the GUI went away: nothing to tell
     finally:
-        frames.close()
+        engine.out.close()
 
 
 # ====================================================================== the parent
@@ -402,7 +462,15 @@ class EngineProcess:
         frame_read, frame_write = ctx.Pipe(duplex=False)
         self._process = ctx.Process(target=child_main, name="gradient-flow-lab-engine", daemon=True,
                                     args=(cmd_read, frame_write, self.factory, os.getpid(), self.first_generation))
-        self._process.start()
+        saved = {k: os.environ.get(k) for k in THREAD_VARS}
+        for k in THREAD_VARS:                 # the child's environment is the parent's at start
+            os.environ.setdefault(k, str(engine_threads()))
+        try:
+            self._process.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
         cmd_read.close()        # the child's ends: closing ours lets each side see the other die
         frame_write.close()
         self._commands = cmd_write

@@ -306,6 +306,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ config and engine events
     def _connect_runner(self):
+        training = self._view_docks["Training"]       # the one view that draws the decision boundary
+        training.visibilityChanged.connect(lambda visible: self.runner.want_boundary(visible))
+        self.runner.want_boundary(training.isVisible())
         self.runner.sigRunningChanged.connect(self._on_running_changed)
         self.runner.sigError.connect(self._on_worker_error)
         self.runner.sigConfigRejected.connect(self._on_config_rejected)
@@ -319,9 +322,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_engine_died(self, how: str):
         """The engine process ended: keep everything shown so far, offer Restart."""
         self.transport.set_running(False)
+        frame = self.runner.take_latest()         # what it sent before dying is still shown
+        if frame is not None:
+            self._show_frame(frame)
         self.engine_banner_label.setText(
-            f"The training engine stopped ({how}). Charts keep the history up to step {self._last_step:,}. "
-            "Restart starts this config again from step 0.")
+            f"The training engine stopped: {how}. The charts keep the history up to step {self._last_step:,}. "
+            "Restart runs this config again from step 0.")
         self.engine_banner.show()
         self._update_rate()
 

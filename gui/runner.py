@@ -41,6 +41,7 @@ class SimulationRunner(QObject):
         self.generation = 0
         self._requested: list = []       # the last configs sent (Restart sends them again)
         self._steps_per_frame = 0
+        self._want_boundary = True
         self._died = False
         self._poll = QtCore.QTimer(self)
         self._poll.setInterval(POLL_MS)
@@ -85,6 +86,11 @@ class SimulationRunner(QObject):
         self._steps_per_frame = int(n)
         self.process.send("speed", int(n))
 
+    def want_boundary(self, on: bool):
+        """Frames carry the decision boundary only while a view shows it."""
+        self._want_boundary = bool(on)
+        self.process.send("boundary", bool(on))
+
     def get_state(self):
         """Ask for every member's full state; ``sigState`` brings it (or ``sigError``)."""
         self.process.send("get_state")
@@ -102,6 +108,7 @@ class SimulationRunner(QObject):
         self._died = False
         self.process = EngineProcess(self._factory, generation=self.generation + 1).start()
         self.process.send("speed", self._steps_per_frame)
+        self.process.send("boundary", self._want_boundary)
         configs = self.configs or self._requested
         if configs:
             self.process.send("configs", list(configs))

@@ -243,6 +243,7 @@ def test_a_killed_engine_shows_the_banner_keeps_the_history_and_restarts(qtbot, 
     shown = steps_shown(window)
     assert shown > 30 and f"up to step {window._last_step:,}" in window.engine_banner_label.text()
     assert "SIGKILL" in window.engine_banner_label.text()
+    assert window.status_labels["step"].text() == f"step {window._last_step:,}"
     assert not window.transport.play_action.isChecked()
     assert window.status_labels["speed"].text() == "0 steps/s"
     qtbot.wait(300)

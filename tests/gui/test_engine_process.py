@@ -297,19 +297,23 @@ CHILD_PID_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "SIGKILL", "Ctrl-C"])
 def test_no_orphan_engine_when_the_gui_is_killed(tmp_path, how):
     script = tmp_path / "gui_with_engine.py"
     script.write_text(CHILD_PID_SCRIPT)
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     gui = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         line = gui.stdout.readline()
         assert line.startswith("engine"), gui.stderr.read()
         engine_pid = int(line.split()[1])
         assert pid_alive(engine_pid)
-        gui.send_signal(getattr(signal, how))
+        if how == "Ctrl-C":                    # a terminal sends SIGINT to the whole process group
+            os.killpg(gui.pid, signal.SIGINT)
+            how = "SIGINT"
+        else:
+            gui.send_signal(getattr(signal, how))
         gui.wait(timeout=10)
         deadline = time.monotonic() + 3
         while pid_alive(engine_pid) and time.monotonic() < deadline:
@@ -323,3 +327,47 @@ def test_no_orphan_engine_when_the_gui_is_killed(tmp_path, how):
             gui.wait()
         gui.stdout.close()
         gui.stderr.close()
+
+
+def test_closing_the_window_ends_the_engine(qtbot):
+    from gui.main_window import MainWindow
+    from gui.settings import open_settings
+    window = MainWindow(settings=open_settings(), factory=fake_factory())
+    qtbot.addWidget(window)
+    window.show()
+    window.finish_setup(config=SMALL)
+    window.transport.play_action.trigger()
+    qtbot.waitUntil(lambda: window.runner.running, timeout=20_000)
+    pid = window.runner.pid
+    t0 = time.monotonic()
+    window.close()
+    assert time.monotonic() - t0 < 2.5          # ask, then SIGTERM, then SIGKILL: never longer
+    assert not pid_alive(pid)
+
+
+def test_the_boundary_travels_only_while_wanted(qtbot, make_runner):
+    runner = make_runner(fake_factory())
+    runner.set_config(SMALL)
+    assert wait_frame(qtbot, runner).snapshot.boundary is not None
+    runner.want_boundary(False)
+    qtbot.wait(100)
+    runner.step()
+    assert wait_frame(qtbot, runner).snapshot.boundary is None
+    runner.want_boundary(True)
+    qtbot.waitUntil(lambda: (f := runner.take_latest()) is not None and f.snapshot.boundary is not None,
+                    timeout=10_000)
+
+
+def test_a_paced_speed_trains_that_many_steps_per_display_frame(qtbot, make_runner):
+    runner = make_runner(fake_factory())
+    runner.set_config(SMALL)
+    wait_frame(qtbot, runner)
+    runner.set_steps_per_frame(1)                # one step per 1/60 s
+    runner.play()
+    qtbot.waitUntil(lambda: runner.running, timeout=10_000)
+    steps = collect_steps(qtbot, runner, lambda s: len(s) >= 5)
+    t0, n0 = time.perf_counter(), len(steps)
+    qtbot.wait(1000)
+    steps += collect_steps(qtbot, runner, lambda s: True)
+    rate = (len(steps) - n0) / (time.perf_counter() - t0)
+    assert 0 < rate <= 75, rate                  # never the free-running thousands
