@@ -66,7 +66,7 @@ class Simulation:
 
         self.network = net = Network(self.backend, config, data.n_inputs, self.n_outputs,
                                      np.random.default_rng([config.seed, 0]))
-        self.optimizer = OPTIMIZERS[config.optimizer].make(xp, self._lr_vector(), config)
+        self.optimizer = OPTIMIZERS[config.optimizer].make(xp, self._lr_vector(), config, like=self.network.theta)
 
         self.batch_size = config.batch_size if 0 < config.batch_size < self.n_train else self.n_train
         self._batch_rng = np.random.default_rng([config.seed, 2])
@@ -114,8 +114,11 @@ class Simulation:
         return self.xp.asarray(dense, dtype=self.dtype)
 
     def _lr_vector(self):
+        """The learning rate per parameter, or one float when every layer multiplier is 1."""
         cfg, net = self.config, self.network
-        mult = cfg.layer_lr or (1.0,) * net.n_layers
+        if not cfg.layer_lr or all(m == 1 for m in cfg.layer_lr):
+            return float(cfg.lr)
+        mult = cfg.layer_lr
         host = np.empty(net.n_params)
         for l, (w, b) in enumerate(zip(net.w_slices, net.b_slices)):
             host[w[0]:w[1]] = host[b[0]:b[1]] = cfg.lr * mult[l]
