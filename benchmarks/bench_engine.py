@@ -272,6 +272,12 @@ def bench_size(depth, width, batch, seconds, repeats):
     call = min(timed(lambda: segment_sq_sums(np, net.grad, starts, work)[weights], k)
                for _ in range(repeats)) / k
     row["probe_call_pct"] = 100.0 * call * row["engine"]
+    # what a snapshot costs, in training steps: as the app takes them at display rate (metrics kept,
+    # no per-edge arrays) and as the CLI records them (full evaluation and every array)
+    sim.snapshot()
+    display = min(timed(lambda: sim.snapshot(evaluate=False, edges=False), 3) for _ in range(repeats)) / 3
+    full = min(timed(sim.snapshot, 1) for _ in range(repeats))
+    row["snap_display"], row["snap_full"] = display * row["engine"], full * row["engine"]
 
     row.update(check_agreement(cfg))
     for name, runner in (("torch", TorchRun if torch is not None else None),
@@ -330,7 +336,7 @@ def main() -> None:
     print()
 
     header = (f"{'depth':>5} {'width':>5} {'batch':>5} | {'engine/s':>9} {'torch/s':>9} {'jax/s':>9} | "
-              f"{'e/torch':>7} {'e/jax':>7} | {'probes':>6} {'(call)':>6} | "
+              f"{'e/torch':>7} {'e/jax':>7} | {'probes':>6} {'(call)':>6} | {'snap':>5} {'full':>5} | "
               f"{'loss@' + str(CHECK_STEPS):>10} {'rel torch':>9} {'rel jax':>9}")
     print(header)
     print("-" * len(header))
@@ -341,7 +347,8 @@ def main() -> None:
               f"{format(r['torch'], '>9.0f') if 'torch' in r else dash} "
               f"{format(r['jax'], '>9.0f') if 'jax' in r else dash} | "
               f"{fmt_ratio(r['engine'], r.get('torch'))} {fmt_ratio(r['engine'], r.get('jax'))} | "
-              f"{r['probe_pct']:>5.1f}% {r['probe_call_pct']:>5.1f}% | {r['engine_loss']:>10.6g} "
+              f"{r['probe_pct']:>5.1f}% {r['probe_call_pct']:>5.1f}% | {r['snap_display']:>5.2f} {r['snap_full']:>5.1f} | "
+              f"{r['engine_loss']:>10.6g} "
               f"{format(r['torch_rel'], '>9.1e') if 'torch_rel' in r else dash} "
               f"{format(r['jax_rel'], '>9.1e') if 'jax_rel' in r else dash}")
     print()
@@ -349,6 +356,8 @@ def main() -> None:
     print("  norms kept as a history); e/torch, e/jax = engine/s over the peer's (targets: >= 2x torch, >= 1x JAX).")
     print("probes: engine step time with the per-step gradient-norm probe minus without, as % of a step;")
     print("  (call): the probe call timed on its own, as % of a step.")
+    print("snap: one Snapshot as the app takes it at display rate (metrics on their own clock, no per-edge")
+    print("  arrays), in training steps (target < 1); full: with a whole-data evaluation and every array (the CLI).")
     print(f"loss@{CHECK_STEPS}: engine training loss at step {CHECK_STEPS}; rel torch/jax: largest relative difference")
     print(f"  of the per-step losses over {CHECK_STEPS} steps from the same weights and batches (float32).")
 
