@@ -1,4 +1,4 @@
-"""Training speed of the NumPy engine against an idiomatic PyTorch CPU loop, probes on.
+"""Training speed of the NumPy engine against idiomatic PyTorch CPU and JAX jit loops, probes on.
 
 Both train the same tanh MLP (same initial weights, same batches, plain SGD, MSE on the "ripple"
 regression set) at the same thread count, and both record the per-step probes the app shows:
@@ -8,10 +8,10 @@ within float32 tolerance, which is what makes the steps/s comparable.
 
     python benchmarks/bench_engine.py            # full run (about a minute)
     python benchmarks/bench_engine.py --quick    # short run
-    python benchmarks/bench_engine.py --threads 1
+    python benchmarks/bench_engine.py --threads 1   # one thread count only (default: 1, then 2)
 
-Targets (issue): >= 3x PyTorch at (8, 32, 128), >= 1.3x at (10, 64, 256), >= 1.0x at
-(20, 128, 256); the per-step probes cost <= 5% of a step. Timings are printed, never asserted.
+JAX (jit of the whole training step) runs beside them when installed. Targets: engine >= 2x
+PyTorch and >= 1x JAX at every size, 1 and 2 threads. Timings are printed, never asserted.
 """
 from __future__ import annotations
 
@@ -20,8 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-SIZES = [(4, 16, 64), (8, 32, 128), (10, 64, 256), (20, 128, 256)]  # (depth, width, batch)
-TARGETS = {(8, 32, 128): 3.0, (10, 64, 256): 1.3, (20, 128, 256): 1.0}
+SIZES = [(4, 16, 64), (8, 32, 128), (10, 64, 256), (20, 128, 256), (50, 256, 256)]  # (depth, width, batch)
 LR = 0.01
 CHECK_STEPS = 50
 
@@ -29,8 +28,9 @@ CHECK_STEPS = 50
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short run (fewer steps and repeats)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="BLAS/OpenMP threads for NumPy and torch.set_num_threads (default: all cores)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="one thread count: BLAS/OpenMP/XLA threads, torch.set_num_threads, and the process "
+                             "pinned to that many cores (default: 1 and then 2, each in its own process)")
     parser.add_argument("--seconds", type=float, default=None,
                         help="target seconds per timed repeat (default 0.25, --quick 0.08)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats, best kept (default 7, --quick 3)")
@@ -38,10 +38,19 @@ def parse_args(argv=None):
 
 
 ARGS = parse_args() if __name__ == "__main__" else parse_args([])
-# NumPy's BLAS reads its thread count when it is loaded: set it before the first numpy import.
+ARGS.threads_list = [] if ARGS.threads else [1, min(2, os.cpu_count() or 1)]
+ARGS.threads = ARGS.threads or 1
+# BLAS and XLA read their thread counts when they are loaded: set them before the first import,
+# and pin the process to that many cores so no library sneaks in more.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(ARGS.threads)
+os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={'true' if ARGS.threads > 1 else 'false'} "
+                      f"intra_op_parallelism_threads={ARGS.threads}")
+if not ARGS.threads_list and hasattr(os, "sched_setaffinity"):
+    _cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, _cores[:ARGS.threads])
 
+import subprocess  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -54,6 +63,16 @@ try:
     import torch  # noqa: E402
 except ImportError:  # optional dependency (pip install .[bench])
     torch = None
+try:
+    import jax  # noqa: E402
+    import jax.numpy as jnp  # noqa: E402
+    jax.config.update("jax_platforms", "cpu")
+except ImportError:  # optional dependency (pip install .[bench])
+    jax = None
+try:
+    from threadpoolctl import threadpool_info  # noqa: E402
+except ImportError:
+    threadpool_info = None
 
 
 def make_config(depth: int, width: int, batch: int) -> Config:
@@ -120,12 +139,71 @@ class TorchRun:
         return elapsed
 
 
+# ------------------------------------------------------------------------------------ JAX
+class JaxRun:
+    """The same network and probes as one jit-compiled training step, the way a JAX user would."""
+
+    def __init__(self, sim: Simulation):
+        weights, biases = sim.parameters()
+        self.params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in zip(weights, biases)]
+        self.x = jnp.asarray(np.ascontiguousarray(sim.x_train))
+        self.y = jnp.asarray(np.ascontiguousarray(sim.y_train))
+        self.batch = sim.batch_size
+        self.rng = np.random.default_rng(0)
+        self.perm, self.pos = None, 0
+        self.hist_loss, self.hist_gn = [], []
+
+        def loss_fn(params, x, y):
+            h = x
+            for w, b in params[:-1]:
+                h = jnp.tanh(h @ w + b)
+            w, b = params[-1]
+            return jnp.mean((h @ w + b - y) ** 2)
+
+        def step(params, x, y):
+            loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+            gn = jnp.stack([jnp.linalg.norm(gw) for gw, _ in grads])
+            new = [(w - LR * gw, b - LR * gb) for (w, b), (gw, gb) in zip(params, grads)]
+            return new, loss, gn
+
+        def indexed_step(params, idx):
+            return step(params, self.x[idx], self.y[idx])
+
+        self.step = jax.jit(step)
+        self.indexed_step = jax.jit(indexed_step)
+
+    def train_step(self, x, y):
+        self.params, loss, gn = self.step(self.params, x, y)
+        return loss
+
+    def steps(self, n: int) -> float:
+        t0 = time.perf_counter()
+        rows = self.x.shape[0]
+        for _ in range(n):
+            if self.perm is None or self.pos + self.batch > rows:
+                self.perm, self.pos = jnp.asarray(self.rng.permutation(rows)), 0
+            idx = self.perm[self.pos:self.pos + self.batch]
+            self.pos += self.batch
+            self.params, loss, gn = self.indexed_step(self.params, idx)
+            self.hist_loss.append(loss)
+            self.hist_gn.append(gn)
+        bad = ~(jnp.isfinite(jnp.stack(self.hist_loss)) & jnp.isfinite(jnp.stack(self.hist_gn)).all(1))
+        bool(bad.any())
+        elapsed = time.perf_counter() - t0
+        self.hist_loss, self.hist_gn = [], []
+        return elapsed
+
+
 # ------------------------------------------------------------------------------------ measuring
-def check_agreement(cfg: Config) -> tuple[float, float, float]:
-    """Engine and PyTorch from the same weights on the same batches: (engine loss, torch loss,
-    largest relative difference of the per-step losses) over CHECK_STEPS steps."""
+def check_agreement(cfg: Config) -> dict:
+    """Engine, PyTorch and JAX from the same weights on the same batches over CHECK_STEPS steps:
+    each one's last loss and the largest relative difference of its per-step losses to the engine's."""
     sim = Simulation(cfg)
-    run = TorchRun(sim)
+    peers = {}
+    if torch is not None:
+        peers["torch"] = (TorchRun(sim), lambda x, y: torch.from_numpy(x), lambda v: float(v.detach()))
+    if jax is not None:
+        peers["jax"] = (JaxRun(sim), lambda x, y: jnp.asarray(x), float)
     batches = []
     next_batch = sim._next_batch
 
@@ -136,10 +214,12 @@ def check_agreement(cfg: Config) -> tuple[float, float, float]:
 
     sim._next_batch = recording
     engine_losses = sim.step(CHECK_STEPS).history_loss
-    torch_losses = np.array([float(run.train_step(torch.from_numpy(x), torch.from_numpy(y)).detach())
-                             for x, y in batches])
-    rel = np.abs(engine_losses - torch_losses) / np.maximum(np.abs(torch_losses), 1e-12)
-    return float(engine_losses[-1]), float(torch_losses[-1]), float(rel.max())
+    out = {"engine_loss": float(engine_losses[-1])}
+    for name, (run, convert, scalar) in peers.items():
+        losses = np.array([scalar(run.train_step(convert(x, y), convert(y, x))) for x, y in batches])
+        rel = np.abs(engine_losses - losses) / np.maximum(np.abs(losses), 1e-12)
+        out[f"{name}_loss"], out[f"{name}_rel"] = float(losses[-1]), float(rel.max())
+    return out
 
 
 def engine_seconds(sim: Simulation, n: int) -> float:
@@ -192,26 +272,62 @@ def bench_size(depth, width, batch, seconds, repeats):
     call = min(timed(lambda: segment_sq_sums(np, net.grad, starts, work)[weights], k)
                for _ in range(repeats)) / k
     row["probe_call_pct"] = 100.0 * call * row["engine"]
+    # what a snapshot costs, in training steps: as the app takes them at display rate (metrics kept,
+    # no per-edge arrays) and as the CLI records them (full evaluation and every array)
+    sim.snapshot()
+    display = min(timed(lambda: sim.snapshot(evaluate=False, edges=False), 3) for _ in range(repeats)) / 3
+    full = min(timed(sim.snapshot, 1) for _ in range(repeats))
+    row["snap_display"], row["snap_full"] = display * row["engine"], full * row["engine"]
 
-    if torch is not None:
-        e_loss, t_loss, rel = check_agreement(cfg)
-        row.update(engine_loss=e_loss, torch_loss=t_loss, rel=rel)
-        run = TorchRun(Simulation(cfg))
-        run.steps(20)
-        nt = calibrate(run.steps, seconds)
-        row["torch"] = best_rate(run.steps, nt, repeats)
+    row.update(check_agreement(cfg))
+    for name, runner in (("torch", TorchRun if torch is not None else None),
+                         ("jax", JaxRun if jax is not None else None)):
+        if runner is None:
+            continue
+        run = runner(Simulation(cfg))
+        run.steps(20)  # warm up (and, for JAX, compile)
+        n_peer = calibrate(run.steps, seconds)
+        row[name] = best_rate(run.steps, n_peer, repeats)
     return row
 
 
+def blas_text() -> str:
+    if threadpool_info is None:
+        return "BLAS: unknown (pip install threadpoolctl)"
+    parts = [f"{i.get('internal_api')} {i.get('version')} kernel {i.get('architecture')} x{i.get('num_threads')}"
+             for i in threadpool_info() if i.get("user_api") == "blas"]
+    core = os.environ.get("OPENBLAS_CORETYPE")
+    return "BLAS: " + ("; ".join(parts) or "none found") + (f" (OPENBLAS_CORETYPE={core})" if core else "")
+
+
+def fmt_ratio(num, den) -> str:
+    return f"{num / den:>6.2f}x" if den else f"{'-':>7}"
+
+
 def main() -> None:
+    if ARGS.threads_list:
+        # one child process per thread count: BLAS, PyTorch and XLA all read it at start-up
+        for threads in ARGS.threads_list:
+            argv = [a for a in sys.argv[1:]]
+            cmd = [sys.executable, __file__, "--threads", str(threads)] + [
+                a for i, a in enumerate(argv) if not (a.startswith("--threads") or (i and argv[i - 1] == "--threads"))]
+            subprocess.run(cmd, check=False)
+            print()
+        return
     seconds = ARGS.seconds or (0.08 if ARGS.quick else 0.25)
     repeats = ARGS.repeats or (3 if ARGS.quick else 7)
-    print(f"NumPy {np.__version__}, threads = {ARGS.threads} (OMP/OPENBLAS/MKL_NUM_THREADS)", end="")
+    print(f"== {ARGS.threads} thread(s): NumPy {np.__version__}; {blas_text()}")
     if torch is None:
-        print("\nPyTorch is not installed (pip install .[bench]): engine timings only.")
+        print("PyTorch is not installed (pip install .[bench]): no torch column.")
     else:
         torch.set_num_threads(ARGS.threads)
-        print(f"; PyTorch {torch.__version__}, torch.set_num_threads({torch.get_num_threads()})")
+        print(f"PyTorch {torch.__version__}, torch.set_num_threads({torch.get_num_threads()})")
+    if jax is None:
+        print("JAX is not installed (pip install .[bench]): no JAX column.")
+    else:
+        print(f"JAX {jax.__version__} jit, {jax.devices()[0].platform}")
+    if hasattr(os, "sched_getaffinity"):
+        print(f"process pinned to cores {sorted(os.sched_getaffinity(0))}")
     print(f"tanh + MSE, SGD lr {LR}, float32, dataset ripple, probes on; best of {repeats} repeats")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     cores = os.cpu_count() or 1
@@ -219,29 +335,31 @@ def main() -> None:
         print(f"warning: load average {load:.1f} on {cores} cores: other work is sharing the CPU, timings are noisy")
     print()
 
-    header = (f"{'depth':>5} {'width':>5} {'batch':>5} | {'engine/s':>9} {'torch/s':>9} {'ratio':>6} "
-              f"{'target':>6} | {'probes':>6} {'(call)':>6} | {'loss@' + str(CHECK_STEPS) + ' engine':>14} {'torch':>10} {'max rel':>8}")
+    header = (f"{'depth':>5} {'width':>5} {'batch':>5} | {'engine/s':>9} {'torch/s':>9} {'jax/s':>9} | "
+              f"{'e/torch':>7} {'e/jax':>7} | {'probes':>6} {'(call)':>6} | {'snap':>5} {'full':>5} | "
+              f"{'loss@' + str(CHECK_STEPS):>10} {'rel torch':>9} {'rel jax':>9}")
     print(header)
     print("-" * len(header))
     for depth, width, batch in SIZES:
         r = bench_size(depth, width, batch, seconds, repeats)
-        target = TARGETS.get(r["size"])
-        target_text = f">={target:.1f}x" if target else ""
-        if "torch" in r:
-            ratio = r["engine"] / r["torch"]
-            print(f"{depth:>5} {width:>5} {batch:>5} | {r['engine']:>9.0f} {r['torch']:>9.0f} {ratio:>5.2f}x "
-                  f"{target_text:>6} | {r['probe_pct']:>5.1f}% {r['probe_call_pct']:>5.1f}% | {r['engine_loss']:>14.6g} "
-                  f"{r['torch_loss']:>10.6g} {r['rel']:>8.1e}")
-        else:
-            print(f"{depth:>5} {width:>5} {batch:>5} | {r['engine']:>9.0f} {'-':>9} {'-':>6} "
-                  f"{target_text:>6} | {r['probe_pct']:>5.1f}% {r['probe_call_pct']:>5.1f}% |")
+        dash = f"{'-':>9}"
+        print(f"{depth:>5} {width:>5} {batch:>5} | {r['engine']:>9.0f} "
+              f"{format(r['torch'], '>9.0f') if 'torch' in r else dash} "
+              f"{format(r['jax'], '>9.0f') if 'jax' in r else dash} | "
+              f"{fmt_ratio(r['engine'], r.get('torch'))} {fmt_ratio(r['engine'], r.get('jax'))} | "
+              f"{r['probe_pct']:>5.1f}% {r['probe_call_pct']:>5.1f}% | {r['snap_display']:>5.2f} {r['snap_full']:>5.1f} | "
+              f"{r['engine_loss']:>10.6g} "
+              f"{format(r['torch_rel'], '>9.1e') if 'torch_rel' in r else dash} "
+              f"{format(r['jax_rel'], '>9.1e') if 'jax_rel' in r else dash}")
     print()
-    print("engine/s, torch/s: training steps per second, per-step probes on (loss and per-layer gradient norms")
-    print("  kept as a history); ratio = engine/s / torch/s.")
-    print("probes: engine step time with the per-step gradient-norm probe minus without, as % of a step (target")
-    print("  <= 5%); (call): the probe call timed on its own, as % of a step.")
-    print(f"loss@{CHECK_STEPS}: training loss at step {CHECK_STEPS} from the same initial weights and batches; max rel: largest")
-    print(f"  relative difference of the per-step losses over the {CHECK_STEPS} steps (float32).")
+    print("engine/s, torch/s, jax/s: training steps per second, per-step probes on (loss and per-layer gradient")
+    print("  norms kept as a history); e/torch, e/jax = engine/s over the peer's (targets: >= 2x torch, >= 1x JAX).")
+    print("probes: engine step time with the per-step gradient-norm probe minus without, as % of a step;")
+    print("  (call): the probe call timed on its own, as % of a step.")
+    print("snap: one Snapshot as the app takes it at display rate (metrics on their own clock, no per-edge")
+    print("  arrays), in training steps (target < 1); full: with a whole-data evaluation and every array (the CLI).")
+    print(f"loss@{CHECK_STEPS}: engine training loss at step {CHECK_STEPS}; rel torch/jax: largest relative difference")
+    print(f"  of the per-step losses over {CHECK_STEPS} steps from the same weights and batches (float32).")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .initializers import INITIALIZERS
+from .kernels import fused_bias_activation, multiply_into
 
 NORM_EPS = 1e-5
 
@@ -68,6 +69,9 @@ class Network:
         self.act = ACTIVATIONS[config.activation]
         self.norm = config.norm
         self.act_param = self.act.param_value(config)
+        # one compiled pass for a += b, h = f(a), f'(a) where that gives the same numbers
+        self._fused = (fused_bias_activation(config.activation, self.dtype, xp)
+                       if self.norm == "none" and not self.act.noisy and not self.act.learnable else None)
 
         # ---- layout of the flat buffers
         offset = 0
@@ -166,7 +170,11 @@ class Network:
         caches = []
         for l in range(self.depth):
             a = xp.dot(x, self.W[l], out=ws.a[l])
-            a += self.b[l]
+            fused = self._fused is not None and keep and ws.h[l] is not None
+            if fused:
+                h, d = self._fused(a, self.b[l], ws.h[l], ws.d[l], self.act_param)
+            else:
+                a += self.b[l]
             u = inv_std = None
             if self.norm == "none":
                 s = a
@@ -192,7 +200,9 @@ class Network:
             if act.noisy and training and noise_rng is not None and self.act_param > 0:
                 s = s + self.act_param * noise_rng.standard_normal(s.shape, dtype=self.dtype)
             p = self._param(l)
-            if in_place and ws.h[l] is not None:
+            if fused:
+                pass                                  # h and d came with the bias add
+            elif in_place and ws.h[l] is not None:
                 h = act.forward_out(xp, s, p, ws.h[l])
                 d = act.derivative_out(xp, s, h, p, ws.d[l]) if keep else None
             else:
@@ -226,7 +236,7 @@ class Network:
             c = self.caches[l]
             if self.slope_slice:
                 self.dslopes[l] = (g * xp.minimum(c.s, 0)).sum()
-            g = xp.multiply(g, c.d, out=ws.g[l])  # dL/ds
+            g = multiply_into(xp, g, c.d, ws.g[l]) if ws.g[l] is not None else g * c.d  # dL/ds
             if self.norm != "none":
                 xp.dot(ones, g * c.u, out=self._dgamma_rows[l])
                 xp.dot(ones, g, out=self._dbeta_rows[l])

@@ -1,16 +1,22 @@
 """Optimiser registry. Optimisers work on the flat parameter and gradient buffers, with a flat
-learning-rate vector (global rate x per-layer multiplier), so a step is a handful of array calls
-whatever the depth. ``step`` changes ``theta`` in place and returns the update that was subtracted."""
+learning-rate vector (global rate x per-layer multiplier) or, when every multiplier is 1, one
+scalar rate, so a step is a handful of array calls whatever the depth. ``step`` changes ``theta``
+in place and returns the update that was subtracted."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
+from .kernels import sgd_step
+
 
 class _Base:
-    def __init__(self, xp, lr, config):
+    def __init__(self, xp, lr, config, like=None):
+        """``lr``: a flat vector like the parameters, or a float; ``like``: an array shaped like
+        the parameters (needed when ``lr`` is a float)."""
         self.xp, self.lr, self.cfg = xp, lr, config
-        self.update = xp.zeros_like(lr)  # the last update, kept for the update-to-weight probe
+        # the last update, kept for the update-to-weight probe
+        self.update = xp.zeros_like(lr if like is None else like)
         self.t = 0
 
     def step(self, theta, grad):
@@ -21,16 +27,18 @@ class _Base:
 
 
 class SGD(_Base):
-    def _compute(self, g):
-        self.xp.multiply(self.lr, g, out=self.update)
+    def step(self, theta, grad):
+        self.t += 1
+        sgd_step(self.xp, theta, grad, self.lr, self.update)   # update = lr * g; theta -= update
+        return self.update
 
 
 class Momentum(_Base):
     """v = mu*v + g; update = lr*v (the PyTorch convention)."""
 
-    def __init__(self, xp, lr, config):
-        super().__init__(xp, lr, config)
-        self.v = xp.zeros_like(lr)
+    def __init__(self, xp, lr, config, like=None):
+        super().__init__(xp, lr, config, like)
+        self.v = xp.zeros_like(self.update)
 
     def _compute(self, g):
         self.v *= self.cfg.momentum
@@ -53,9 +61,9 @@ class Nesterov(Momentum):
 class RMSProp(_Base):
     """s = beta2*s + (1-beta2)*g^2; update = lr*g/(sqrt(s)+eps)."""
 
-    def __init__(self, xp, lr, config):
-        super().__init__(xp, lr, config)
-        self.s = xp.zeros_like(lr)
+    def __init__(self, xp, lr, config, like=None):
+        super().__init__(xp, lr, config, like)
+        self.s = xp.zeros_like(self.update)
 
     def _compute(self, g):
         xp, b = self.xp, self.cfg.beta2
@@ -70,10 +78,10 @@ class RMSProp(_Base):
 class Adam(_Base):
     """Adam (Kingma & Ba 2015) with bias correction; beta1 is the config's momentum."""
 
-    def __init__(self, xp, lr, config):
-        super().__init__(xp, lr, config)
-        self.m = xp.zeros_like(lr)
-        self.v = xp.zeros_like(lr)
+    def __init__(self, xp, lr, config, like=None):
+        super().__init__(xp, lr, config, like)
+        self.m = xp.zeros_like(self.update)
+        self.v = xp.zeros_like(self.update)
 
     def _compute(self, g):
         xp, b1, b2 = self.xp, self.cfg.momentum, self.cfg.beta2
@@ -96,7 +104,7 @@ class OptimizerEntry:
     name: str
     title: str
     description: str
-    make: Callable  # (xp, lr_vector, config) -> optimiser
+    make: Callable  # (xp, lr_vector_or_float, config, like=params) -> optimiser
 
 
 _ENTRIES = [

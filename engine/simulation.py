@@ -66,7 +66,7 @@ class Simulation:
 
         self.network = net = Network(self.backend, config, data.n_inputs, self.n_outputs,
                                      np.random.default_rng([config.seed, 0]))
-        self.optimizer = OPTIMIZERS[config.optimizer].make(xp, self._lr_vector(), config)
+        self.optimizer = OPTIMIZERS[config.optimizer].make(xp, self._lr_vector(), config, like=self.network.theta)
 
         self.batch_size = config.batch_size if 0 < config.batch_size < self.n_train else self.n_train
         self._batch_rng = np.random.default_rng([config.seed, 2])
@@ -86,6 +86,9 @@ class Simulation:
         self._probe_step = -1  # the step whose forward/backward the caches hold
         # Per-step gradient-norm history; off only to measure what it costs (benchmarks/bench_engine.py).
         self._probe_grad_norms = True
+        # the last full evaluation: (step, train accuracy, test loss, test accuracy), and what it cost
+        self._metrics = None
+        self._metrics_clock = (0.0, 0.0)   # (perf_counter when taken, seconds it took)
 
     # --------------------------------------------------------------------------- setup helpers
     def _inputs(self, x):
@@ -114,8 +117,11 @@ class Simulation:
         return self.xp.asarray(dense, dtype=self.dtype)
 
     def _lr_vector(self):
+        """The learning rate per parameter, or one float when every layer multiplier is 1."""
         cfg, net = self.config, self.network
-        mult = cfg.layer_lr or (1.0,) * net.n_layers
+        if not cfg.layer_lr or all(m == 1 for m in cfg.layer_lr):
+            return float(cfg.lr)
+        mult = cfg.layer_lr
         host = np.empty(net.n_params)
         for l, (w, b) in enumerate(zip(net.w_slices, net.b_slices)):
             host[w[0]:w[1]] = host[b[0]:b[1]] = cfg.lr * mult[l]
@@ -145,9 +151,10 @@ class Simulation:
         self.network.backward(dout, reuse=reuse)
         return loss
 
-    def step(self, n: int = 1, snapshot: bool = True) -> Snapshot | None:
-        """Train ``n`` steps (fewer if the run diverges) and return a Snapshot of the last
-        (``snapshot=False``: None; the history keeps accumulating for the next ``snapshot()``)."""
+    def step(self, n: int = 1, snapshot: bool = True, **options) -> Snapshot | None:
+        """Train ``n`` steps (fewer if the run diverges) and return a Snapshot of the last, taken
+        with ``options`` (see ``snapshot``); ``snapshot=False``: None, and the history keeps
+        accumulating for the next ``snapshot()``."""
         if n < 0:
             raise ValueError("n must be >= 0")
         xp, net, cfg = self.xp, self.network, self.config
@@ -180,7 +187,7 @@ class Simulation:
             self.backend.synchronize()
             elapsed = time.perf_counter() - t0
             self._steps_per_second = done / elapsed if elapsed > 0 else float("inf")
-        return self.snapshot() if snapshot else None
+        return self.snapshot(**options) if snapshot else None
 
     def _check_divergence(self, first: int) -> None:
         losses = to_numpy(self.xp.stack(self._hist_loss[first:]))
@@ -223,8 +230,33 @@ class Simulation:
                 correct = out.argmax(axis=1) == y.argmax(axis=1)
             return loss, float(correct.mean())
 
-    def snapshot(self, boundary_resolution: int = 0) -> Snapshot:
-        """The state now (no training); with ``boundary_resolution`` also the 2D decision surface."""
+    def _evaluation(self, evaluate) -> tuple[int, float, float, float]:
+        """(step, train accuracy, test loss, test accuracy): computed now, or the last ones kept.
+
+        ``evaluate``: True always; False reuses the last (computing once if there is none);
+        "auto" recomputes when the last is from an earlier step and at least ten times its own cost
+        has passed since, so evaluating the whole data takes at most ~10% of the time."""
+        if self._metrics is not None and evaluate is not True:
+            taken, cost = self._metrics_clock
+            if (evaluate is False or self._metrics[0] == self.step_count
+                    or time.perf_counter() - taken < max(10 * cost, 0.2)):
+                return self._metrics
+        t0 = time.perf_counter()
+        _, acc = self.evaluate()
+        test_loss, test_acc = self.evaluate(self.x_test, self.y_test)
+        t1 = time.perf_counter()
+        self._metrics, self._metrics_clock = (self.step_count, acc, test_loss, test_acc), (t1, t1 - t0)
+        return self._metrics
+
+    def snapshot(self, boundary_resolution: int = 0, evaluate: bool | str = True, edges: bool = True) -> Snapshot:
+        """The state now (no training); with ``boundary_resolution`` also the 2D decision surface.
+
+        The training loss is always the last step's batch loss. ``evaluate`` says when the accuracy
+        and test metrics are computed on the whole data (see ``_evaluation``; ``metrics_step`` tells
+        the step they are from): True (the default, what the CLI records), False or "auto" (the
+        app's display rate). ``edges=False`` leaves out the per-edge arrays (``edge_grads``,
+        ``edge_updates``, ``weights``, ``biases`` are empty lists), the largest part of a big net's
+        snapshot."""
         xp, net = self.xp, self.network
         self._ensure_probes()
         with np.errstate(all="ignore"):
@@ -236,8 +268,7 @@ class Simulation:
             update_ratios = np.where(wsq > 0, np.sqrt(upd / np.where(wsq > 0, wsq, 1)), 0.0)
             signal_norms = np.array([float(xp.sqrt(xp.vdot(s, s))) for s in net.signals])
             stats = unit_statistics(net)
-            _, acc = self.evaluate()
-            test_loss, test_acc = self.evaluate(self.x_test, self.y_test)
+            metrics_step, acc, test_loss, test_acc = self._evaluation(evaluate)
         k = len(self._hist_loss)
         if k:
             h_loss = to_numpy(xp.stack(self._hist_loss)).astype(np.float64)
@@ -261,10 +292,11 @@ class Simulation:
             test_loss=test_loss, accuracy=acc, test_accuracy=test_acc,
             grad_norms=grad_norms, bias_grad_norms=bias_norms, signal_norms=signal_norms,
             update_ratios=update_ratios.astype(np.float64),
-            edge_grads=[np.abs(to_numpy(g)) for g in net.dW],
-            edge_updates=[np.abs(to_numpy(u)) for u in update_views],
-            weights=[to_numpy(w).copy() for w in net.W],
-            biases=[to_numpy(b).copy() for b in net.b],
+            edge_grads=[np.abs(to_numpy(g)) for g in net.dW] if edges else [],
+            edge_updates=[np.abs(to_numpy(u)) for u in update_views] if edges else [],
+            weights=[to_numpy(w).copy() for w in net.W] if edges else [],
+            biases=[to_numpy(b).copy() for b in net.b] if edges else [],
+            metrics_step=metrics_step,
             prelu_slopes=slopes,
             history_steps=h_steps, history_loss=h_loss, history_grad_norms=h_gn,
             steps_per_second=self._steps_per_second,
@@ -339,6 +371,7 @@ class Simulation:
             if tuple(np.shape(src)) != tuple(dst.shape):
                 raise ValueError(f"parameter shape {np.shape(src)} does not match {dst.shape}")
             dst[...] = self.xp.asarray(src, dtype=self.dtype)
+        self._metrics = None   # the kept evaluation was of other parameters
 
     def flat_parameters(self) -> np.ndarray:
         return to_numpy(self.network.theta).astype(np.float64)
@@ -348,6 +381,7 @@ class Simulation:
         if theta.shape != (self.network.n_params,):
             raise ValueError(f"expected {self.network.n_params} parameters, got shape {theta.shape}")
         self.network.theta[...] = self.xp.asarray(theta, dtype=self.dtype)
+        self._metrics = None
 
     def weight_slices(self) -> list[tuple[int, int, tuple[int, int]]]:
         return list(self.network.w_slices)

@@ -49,6 +49,7 @@ class Snapshot:
     device: str                           # e.g. "CPU (NumPy 2.1, 2 threads)" or the GPU's name
     diverged: bool                        # a non-finite loss or gradient appeared
     diverged_at: int                      # the first step that was non-finite (-1 when not diverged)
+    metrics_step: int = -1                # the step accuracy, test_loss and test_accuracy were computed at
     boundary: np.ndarray | None = None    # model output on a grid over the 2D input plane, (r, r)
     boundary_extent: tuple[float, float, float, float] | None = None  # x0, x1, y0, y1 of that grid
 

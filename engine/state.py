@@ -110,5 +110,6 @@ def set_state(sim, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     sim._last_loss = meta["last_loss"]
     sim._steps_per_second = float(meta["steps_per_second"])
     sim._hist_steps, sim._hist_loss, sim._hist_gn = [], [], []
+    sim._metrics = None      # the kept evaluation was of the parameters before
     net.caches = []          # the probes refill from one batch if a snapshot comes before a step
     sim._probe_step = -1

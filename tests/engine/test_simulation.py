@@ -409,3 +409,41 @@ def test_prelu_slopes_are_nan_unless_prelu():
 def test_negative_steps_are_refused():
     with pytest.raises(ValueError):
         make_sim().step(-1)
+
+
+# ------------------------------------------------------------------ snapshot options (display rate)
+def test_snapshot_keeps_the_last_evaluation_unless_asked():
+    sim = Simulation(Config(depth=2, width=8, dataset="spiral", backend="numpy", seed=1))
+    first = sim.step(5)
+    assert first.metrics_step == 5
+    sim.step(5, evaluate=False)
+    sim.step(5, snapshot=False)
+    kept = sim.snapshot(evaluate=False)
+    assert kept.metrics_step == 5 and kept.test_loss == first.test_loss and kept.step == 15
+    assert kept.loss != first.loss                      # the training loss is always the last step's
+    fresh = sim.snapshot(evaluate=True)
+    assert fresh.metrics_step == 15 and fresh.test_loss != first.test_loss
+    # "auto" recomputes once enough time has passed, and never reports a step ahead of the run
+    sim.step(5, snapshot=False)
+    sim._metrics_clock = (sim._metrics_clock[0] - 10.0, sim._metrics_clock[1])
+    auto = sim.snapshot(evaluate="auto")
+    assert auto.metrics_step == auto.step == 20
+    assert sim.snapshot(evaluate="auto").metrics_step == 20
+
+
+def test_set_parameters_drops_the_kept_evaluation():
+    sim = Simulation(Config(depth=2, width=8, dataset="spiral", backend="numpy", seed=1))
+    before = sim.step(3)
+    weights, biases = sim.parameters()
+    sim.set_parameters([w * 0 for w in weights], biases)
+    after = sim.snapshot(evaluate=False)
+    assert after.test_loss != before.test_loss
+
+
+def test_snapshot_without_edges_leaves_the_per_edge_arrays_out():
+    sim = Simulation(Config(depth=3, width=16, dataset="spiral", backend="numpy", seed=1))
+    sim.step(3)
+    full, slim = sim.snapshot(), sim.snapshot(edges=False)
+    assert len(full.edge_grads) == 4 and slim.edge_grads == [] and slim.weights == []
+    np.testing.assert_array_equal(full.grad_norms, slim.grad_norms)
+    assert slim.loss == full.loss
