@@ -23,26 +23,40 @@ def segment_sq_sums(xp, flat, starts: np.ndarray, work=None):
 
 
 def unit_statistics(network) -> dict:
-    """Dead, saturated and activation statistics per hidden layer of the last forward pass."""
+    """Dead, saturated and activation statistics per hidden layer of the last forward pass.
+
+    Consecutive layers of one shape are stacked and measured together (a handful of array calls
+    for the whole network rather than a dozen per layer: this is most of a small net's snapshot)."""
     act = network.act
     threshold = act.saturation_threshold()
     stats = {k: [] for k in ("dead_fraction", "saturated_fraction", "act_mean", "act_std",
                              "unit_activation", "unit_dead", "unit_saturation", "activation_samples")}
-    for cache in network.caches:
-        d, h = to_numpy(cache.d), to_numpy(cache.h)
-        unit_dead = ~(d != 0).any(axis=0)                  # zero derivative for the whole batch
-        unit_sat = (np.abs(d) < threshold).mean(axis=0)
-        stats["unit_dead"].append(unit_dead)
-        stats["unit_saturation"].append(unit_sat.astype(np.float64))
-        stats["unit_activation"].append(np.abs(h).mean(axis=0).astype(np.float64))
-        stats["dead_fraction"].append(unit_dead.mean())
-        stats["saturated_fraction"].append(unit_sat.mean())
-        stats["act_mean"].append(float(h.mean()))
-        stats["act_std"].append(float(h.std()))
-        flat = h.ravel()
-        if flat.size > MAX_ACTIVATION_SAMPLES:
-            flat = flat[:: -(-flat.size // MAX_ACTIVATION_SAMPLES)]
-        stats["activation_samples"].append(flat.astype(np.float64))
+    caches = network.caches
+    groups, start = [], 0
+    for i in range(1, len(caches) + 1):
+        if i == len(caches) or caches[i].h.shape != caches[start].h.shape:
+            groups.append(caches[start:i])
+            start = i
+    for group in groups:
+        d = np.stack([to_numpy(c.d) for c in group])        # (layers, batch, width)
+        h = np.stack([to_numpy(c.h) for c in group])
+        unit_dead = ~(d != 0).any(axis=1)                    # zero derivative for the whole batch
+        unit_sat = (np.abs(d) < threshold).mean(axis=1, dtype=np.float64)
+        unit_act = np.abs(h).mean(axis=1, dtype=np.float64)
+        flat = h.reshape(len(group), -1)
+        mean = flat.mean(axis=1, dtype=np.float64)
+        std = flat.std(axis=1, dtype=np.float64)
+        if flat.shape[1] > MAX_ACTIVATION_SAMPLES:
+            flat = flat[:, :: -(-flat.shape[1] // MAX_ACTIVATION_SAMPLES)]
+        samples = flat.astype(np.float64)
+        stats["unit_dead"].extend(unit_dead)
+        stats["unit_saturation"].extend(unit_sat)
+        stats["unit_activation"].extend(unit_act)
+        stats["dead_fraction"].extend(unit_dead.mean(axis=1))
+        stats["saturated_fraction"].extend(unit_sat.mean(axis=1))
+        stats["act_mean"].extend(mean)
+        stats["act_std"].extend(std)
+        stats["activation_samples"].extend(samples)
     for key in ("dead_fraction", "saturated_fraction", "act_mean", "act_std"):
         stats[key] = np.asarray(stats[key], dtype=np.float64)
     return stats
