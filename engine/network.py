@@ -16,6 +16,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .initializers import INITIALIZERS
+from .layers.residual import skip_sources
 
 NORM_EPS = 1e-5
 
@@ -68,6 +69,8 @@ class Network:
         self.act = ACTIVATIONS[config.activation]
         self.norm = config.norm
         self.act_param = self.act.param_value(config)
+        self.skips = skip_sources(config)      # {last layer of a block: its first layer}
+        self._block_firsts = set(self.skips.values())
 
         # ---- layout of the flat buffers
         offset = 0
@@ -164,7 +167,10 @@ class Network:
         ws = self._workspace(x.shape[0]) if reuse else _NO_WORKSPACE
         in_place = act.forward_out is not None
         caches = []
+        block_inputs = {}
         for l in range(self.depth):
+            if l in self._block_firsts:
+                block_inputs[l] = x
             a = xp.dot(x, self.W[l], out=ws.a[l])
             a += self.b[l]
             u = inv_std = None
@@ -200,7 +206,7 @@ class Network:
                 d = act.derivative(xp, s, h, p) if keep else None
             if keep:
                 caches.append(LayerCache(x, s, h, d, u, inv_std))
-            x = h
+            x = h + block_inputs.pop(self.skips[l]) if l in self.skips else h   # h <- h + F(h)
         if keep:
             self.caches, self.last_input = caches, x
         out = xp.dot(x, self.W[-1], out=ws.a[-1])
@@ -222,8 +228,11 @@ class Network:
         signals = [None] * self.n_layers
         signals[L] = dout
         g = xp.dot(dout, self._WT[L], out=ws.g[L - 1])   # dL/dh of the last hidden layer
+        skip_grads = {}
         for l in range(self.depth - 1, -1, -1):
             c = self.caches[l]
+            if l in self.skips:                  # the block's output also feeds its input directly
+                skip_grads[self.skips[l]] = g.copy()
             if self.slope_slice:
                 self.dslopes[l] = (g * xp.minimum(c.s, 0)).sum()
             g = xp.multiply(g, c.d, out=ws.g[l])  # dL/ds
@@ -240,6 +249,8 @@ class Network:
             xp.dot(ones, g, out=self._db_rows[l])
             if l > 0:
                 g = xp.dot(g, self._WT[l], out=ws.g[l - 1])
+                if l in skip_grads:
+                    g += skip_grads.pop(l)
         self.signals = signals
 
     # ------------------------------------------------------------------------------- grid
@@ -254,7 +265,10 @@ class Network:
             return thetas[:, a:b].reshape((g, *shape))
 
         h = x
+        block_inputs = {}
         for l in range(self.depth):
+            if l in self._block_firsts:
+                block_inputs[l] = h
             a = h @ part(self.w_slices[l])            # (B, fi) @ (g, fi, fo) -> (g, B, fo)
             a += part(self.b_slices[l])[:, None, :]
             if self.norm == "none":
@@ -277,6 +291,8 @@ class Network:
                 h = self.act.forward_out(xp, a, p, a)  # in place: a is this call's own array
             else:
                 h = self.act.forward(xp, s, p)
+            if l in self.skips:
+                h = h + block_inputs.pop(self.skips[l])
         out = h @ part(self.w_slices[-1])
         out += part(self.b_slices[-1])[:, None, :]
         return loss.value(xp, out, y)
