@@ -276,6 +276,10 @@ class Config:
         d["width"] = list(self.width) if isinstance(self.width, tuple) else self.width
         d["layer_lr"] = list(self.layer_lr)
         d["channels"] = list(self.channels)
+        if self.dataset == "file" and self.data_file and not self.data_sha256:
+            from .datafile import file_digest   # a saved config records which file it trained on
+
+            d["data_sha256"] = file_digest(self.data_file)
         return d
 
     def to_toml(self) -> str:

@@ -163,6 +163,8 @@ _ENTRIES = [
     DatasetEntry("ripple", "Ripple (regression)", "2D regression: y = sin(3x1) cos(3x2) + noise", _ripple, 0),
     DatasetEntry("digits", "Digits 8x8", "1,797 handwritten digits, 64 pixels in [0, 1], 10 classes (shipped)",
                  _digits, 10, (1, 8, 8)),
+    DatasetEntry("file", "Your data file", "a CSV or NPZ file of numeric columns (data_file, target_column)",
+                 None, -1),
     DatasetEntry("shapes", "Shapes 16x16", "generated 16x16 images: bars, diagonal, square, plus, disc (6 classes)",
                  _shapes, len(SHAPE_CLASSES), (1, SHAPE_SIZE, SHAPE_SIZE)),
 ]
@@ -173,6 +175,8 @@ DATASETS: dict[str, DatasetEntry] = {d.name: d for d in _ENTRIES}
 def make_dataset(name: str, n_samples: int, noise: float, test_fraction: float, seed: int) -> Dataset:
     """Generate (deterministically for a seed) and split into train and test."""
     entry = DATASETS[name]
+    if entry.make is None:
+        raise ValueError(f"the '{name}' dataset is read from a file: use engine.datafile.load_dataset(config)")
     rng = np.random.default_rng([seed, 1])  # a stream of its own: init and batches use others
     x, y = entry.make(rng, n_samples, noise)
     order = rng.permutation(len(x))

@@ -8,6 +8,7 @@ import numpy as np
 
 from .backend import resolve, to_numpy
 from .config import Config, ConfigError
+from .datafile import load_dataset
 from .datasets import make_dataset
 from .losses import LOSSES
 from .convnet import ConvNetwork
@@ -47,8 +48,11 @@ class Simulation:
         xp = self.xp = self.backend.xp
         self.dtype = np.dtype(config.dtype)
         self.loss_fn = LOSSES[config.loss]
-        self.data = data = make_dataset(config.dataset, config.n_samples, config.noise,
-                                        config.test_fraction, config.seed)
+        if config.dataset == "file":
+            self.data = data = load_dataset(config)
+        else:
+            self.data = data = make_dataset(config.dataset, config.n_samples, config.noise,
+                                            config.test_fraction, config.seed)
         if data.n_classes == 0 and self.loss_fn.classification:
             raise ConfigError("loss", config.loss, f"mse (the '{config.dataset}' dataset is a regression set)")
         if data.n_classes == 0:
