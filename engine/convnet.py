@@ -234,7 +234,7 @@ class ConvNetwork:
                 spec = self.specs[l]
                 if l == self.n_conv - 1:     # unflatten the head's input gradient
                     ph, pw = spec.pooled_hw
-                    g = g.reshape(n, spec.out_channels, ph, pw).transpose(0, 2, 3, 1)
+                    g = xp.ascontiguousarray(g.reshape(n, spec.out_channels, ph, pw).transpose(0, 2, 3, 1))
                 if spec.pool:
                     g = pool_backward(xp, g, c.pool, cfg.pool)
                 if l in self.skips:             # the block's output also feeds its input directly
