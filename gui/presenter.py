@@ -22,6 +22,8 @@ from gui.textscale import TextScaler, font_px
 PRESENTER_FLOOR_PX = 20
 CLAIM_PX = 26            # the claim line in normal mode
 PRESENTER_CLAIM_PX = 44  # in presenter mode (>= 40 px)
+PRESENTER_DOCK_MIN_PX = 420
+PRESENTER_DOCK_SHARE = 0.4
 MARK_COLOURS = {True: "#009E73", False: "#D55E00", None: "#999999"}   # Okabe-Ito green / vermillion
 
 
@@ -248,9 +250,14 @@ class Presenter(QtCore.QObject):
 
     def live_verdicts(self) -> list[tuple[object, object, bool]]:
         """(verdict now, verdict at the claim's step or None, whether 'now' is the live run)."""
+        import dataclasses
+
         from engine.claims import judge
         rows = []
+        config = self.current_config()
         for i, claim in enumerate(self.claims()):
+            if claim.at_step is None and claim.needs == "snapshot":
+                claim = dataclasses.replace(claim, at_step=config.steps)
             sources, final = self._refs.get(i, ({}, None))
             if isinstance(final, Exception):
                 final = None
@@ -259,6 +266,8 @@ class Presenter(QtCore.QObject):
             if live:
                 snaps = dict(sources)
                 snaps[claim.key] = self._snapshot
+                if final is not None and final.at_step is None:
+                    final = dataclasses.replace(final, at_step=claim.at_step)
                 rows.append((judge(claim, snaps), final, True))
             elif final is not None:
                 rows.append((final, final, False))
@@ -304,10 +313,18 @@ class Presenter(QtCore.QObject):
             w.showFullScreen()
             self.bar.set_claim_px(PRESENTER_CLAIM_PX)
             self.scaler.set_policy(floor_px=PRESENTER_FLOOR_PX)
+            # large type widens the view docks' rows; the network graph keeps the most room
+            docks = list(w._view_docks.values())
+            self._saved_min = [(d.widget(), d.widget().minimumWidth()) for d in docks]
+            for d in docks:
+                d.widget().setMinimumWidth(PRESENTER_DOCK_MIN_PX)
+            QtCore.QTimer.singleShot(0, self.fit_docks)
         else:
             state, controls = self._saved or (Qt.WindowMaximized, True)
             self.scaler.set_policy(floor_px=0)
             self.bar.set_claim_px(CLAIM_PX)
+            for widget, width in getattr(self, "_saved_min", []):
+                widget.setMinimumWidth(width)
             w.controls_dock.setVisible(controls)
             if state & Qt.WindowFullScreen:
                 w.showFullScreen()
@@ -321,6 +338,13 @@ class Presenter(QtCore.QObject):
                 action.actions["presenter"].setChecked(on)
         self._render()
         self.scaler.apply()
+
+    def fit_docks(self) -> None:
+        """The view docks take PRESENTER_DOCK_SHARE of the width; the graph the rest."""
+        w = self.window
+        docks = list(w._view_docks.values())
+        if docks:
+            w.resizeDocks(docks[:1], [int(w.width() * PRESENTER_DOCK_SHARE)], Qt.Horizontal)
 
     def toggle_fullscreen(self) -> None:
         w = self.window
