@@ -148,6 +148,7 @@ class MainWindow(QtWidgets.QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction("&Open config…", self.open_config_dialog, QtGui.QKeySequence.Open)
         file_menu.addAction("&Save config as…", self.save_config_dialog, QtGui.QKeySequence.Save)
+        file_menu.addAction("Open &data…", self.open_data_dialog)
         self.export_menu = file_menu.addMenu("&Export PNG")
         self._add_export_action("Whole window", self)
         self._add_export_action("Network graph", None)
@@ -226,6 +227,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.landscape = NetworkSurfaceView(config)
         self.add_view_tab("Zig-zag", self.zigzag)
         self.add_view_tab("Landscape", self.landscape)
+        from gui.views.conv_panel import ConvPanel
+        self.add_view_tab("Kernels", ConvPanel())
         self._view_docks["Gradients"].raise_()
         self._install_graph()
 
@@ -312,6 +315,28 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.set_config(config)
         self.controls.show_error("")
         self._on_config_chosen(config)
+        return True
+
+    def open_data_dialog(self):
+        from gui.data_open import DATA_FILTER
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open data", "", DATA_FILTER)
+        if path:
+            self.open_data(path)
+
+    def open_data(self, path) -> bool:
+        """Train on a CSV/NPZ file (gui/data_open.py); a bad file changes nothing and says why."""
+        from engine.config import ConfigError
+        from gui.data_open import config_for_data_file
+        try:
+            config, table = config_for_data_file(self.controls.config, path)
+        except ConfigError as exc:
+            self.show_error(str(exc))
+            return False
+        self.controls.set_config(config)
+        self.controls.show_error("")
+        self._on_config_chosen(config)
+        kind = f"{table.n_classes} classes" if table.n_classes else "regression"
+        self.statusBar().showMessage(f"{path}: {len(table.x)} rows, {table.x.shape[1]} features, {kind}", ERROR_MS)
         return True
 
     def save_config_dialog(self):

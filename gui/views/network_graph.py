@@ -49,9 +49,15 @@ _FRAGMENT_FIELDS = 10     # a QPainter.PixmapFragment is ten doubles
 _FIT_MARGIN_PX = 8        # space around the network when fitted (beyond node and marker radius)
 
 
-def layer_names(n_columns: int) -> list[str]:
-    """``["input", "h1", ..., "output"]`` for a network drawn with ``n_columns`` columns."""
-    return ["input"] + [f"h{k}" for k in range(1, n_columns - 1)] + ["output"]
+def layer_names(n_columns: int, kinds: tuple[str, ...] = ()) -> list[str]:
+    """``["input", "h1", ..., "output"]`` for a network drawn with ``n_columns`` columns; with
+    per-weight-layer ``kinds`` ("conv"/"dense") conv columns are ``conv1, conv2, ...``."""
+    n_conv = sum(1 for k in kinds if k == "conv")
+    hidden = [f"conv{k}" if k <= n_conv else f"h{k - n_conv}" for k in range(1, n_columns - 1)]
+    return ["input"] + hidden + ["output"]
+
+
+ARC_SHARE = 0.16   # height of the tallest skip arc, as a share of the network's height
 
 
 class GraphGeometry:
@@ -521,6 +527,9 @@ class NetworkGraphView(QtWidgets.QWidget):
                                               label="|dL/dw|", font_pt=SMALL_PT - 2)
         self.graphics.addItem(self.color_bar, row=0, col=1)
         self.column_labels: list[pg.TextItem] = []
+        self.skip_arcs: list[pg.PlotCurveItem] = []   # residual skips, drawn over the top
+        self._skips: tuple = ()
+        self._kinds: tuple = ()
         self.vb.sigResized.connect(self._on_resized)
         self.vb.sigRangeChanged.connect(self._update_node_size)
         self.vb.sigRangeChangedManually.connect(self._on_user_range)
@@ -608,6 +617,8 @@ class NetworkGraphView(QtWidgets.QWidget):
                              QtGui.QColor(pal["node_outline"]), 1.5)
         for item in self.column_labels:
             item._html = None
+        if hasattr(self, "skip_arcs"):
+            self._draw_skips()
         self._make_pens()
         self._update_legend()
         self._refresh()
@@ -617,9 +628,49 @@ class NetworkGraphView(QtWidgets.QWidget):
         weights = snapshot.weights
         sizes = tuple([weights[0].shape[0]] + [w.shape[1] for w in weights])
         self._snapshot = snapshot
-        if self._geometry is None or self._geometry.sizes != sizes:
+        rebuilt = self._geometry is None or self._geometry.sizes != sizes
+        if rebuilt:
             self._set_geometry(GraphGeometry(sizes))
+        kinds, skips = tuple(getattr(snapshot, "layer_kinds", ())), tuple(getattr(snapshot, "skips", ()))
+        if rebuilt or kinds != self._kinds or skips != self._skips:
+            self._kinds, self._skips = kinds, skips
+            self._geometry.names = layer_names(len(sizes), kinds)
+            for item in self.column_labels:
+                item._html = None
+            self._fit() if self._auto_fit else None
+            self._draw_skips()
         self._refresh()
+
+    def _arc_height(self) -> float:
+        g = self._geometry
+        if not self._skips or g is None:
+            return 0.0
+        lo, hi = g.y_extent
+        return ARC_SHARE * max(hi - lo, g.spacing * 4)
+
+    def _draw_skips(self) -> None:
+        """One arc per residual skip, from the block's input column over to its output column."""
+        for item in self.skip_arcs:
+            self.vb.removeItem(item)
+        self.skip_arcs = []
+        g = self._geometry
+        if g is None or not self._skips:
+            return
+        height = self._arc_height()
+        longest = max(b - a for a, b in self._skips)
+        t = np.linspace(0.0, 1.0, 48)
+        pen = pg.mkPen(self._palette["skip"], width=4)
+        for a, b in self._skips:
+            if not (0 <= a < b < len(g.sizes)):
+                continue
+            xs = g.x[a] + (g.x[b] - g.x[a]) * t
+            base = max(g.ys[c][0] for c in range(a, b + 1)) + g.spacing * 0.8   # over the columns it spans
+            ys = base + height * (0.55 + 0.45 * (b - a) / longest) * np.sin(np.pi * t)
+            arc = pg.PlotCurveItem(xs, ys, pen=pen, antialias=True)
+            arc.setZValue(5)
+            arc.setToolTip(f"skip: {g.names[a]} is added to {g.names[b]} (h <- h + F(h))")
+            self.vb.addItem(arc, ignoreBounds=True)
+            self.skip_arcs.append(arc)
 
     def snapshot(self):
         return self._snapshot
@@ -780,7 +831,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         span_x = max(n_cols - 1, 1)
         sx = max(width - 2 * mx, 1.0) / span_x
         lo, hi = g.y_extent
-        span_y = max(hi - lo, g.spacing)
+        span_y = max(hi - lo, g.spacing) + (self._arc_height() + g.spacing if self._skips else 0.0)
         sy = max(height - top - bottom, 1.0) / span_y
         x0, x1 = -mx / sx, float(n_cols - 1) + mx / sx
         if n_cols == 1:
@@ -1060,7 +1111,8 @@ class NetworkGraphView(QtWidgets.QWidget):
 
     def _show_node(self, column: int, unit: int, p: QtCore.QPointF) -> None:
         snap, g = self._snapshot, self._geometry
-        lines = [f"{g.names[column]} unit {unit}"]
+        what = "channel" if g.names[column].startswith("conv") else "unit"
+        lines = [f"{g.names[column]} {what} {unit}"]
         if 1 <= column <= len(snap.unit_activation):
             k = column - 1
             lines.append(f"mean |h| = {colors.sci(float(snap.unit_activation[k][unit]), 3)}")
@@ -1073,6 +1125,23 @@ class NetworkGraphView(QtWidgets.QWidget):
 
     def _show_edge(self, layer: int, i: int, j: int, p: QtCore.QPointF) -> None:
         snap, g = self._snapshot, self._geometry
+        kinds = self._kinds
+        if layer < len(kinds) and kinds[layer] == "conv":
+            text = (f"{g.names[layer]} channel {i} → {g.names[layer + 1]} channel {j}  (kernel W{layer + 1}[{j}, {i}])\n"
+                    f"‖kernel‖ = {colors.sci(float(snap.weights[layer][i, j]), 3)}\n"
+                    f"‖dL/dkernel‖ = {colors.sci(float(snap.edge_grads[layer][i, j]), 3)}\n"
+                    f"‖Δkernel‖ = {colors.sci(float(snap.edge_updates[layer][i, j]), 3)}")
+            self._place_hover(text, p, p)
+            self.sigEdgeHovered.emit(layer, i, j)
+            return
+        if layer > 0 and layer - 1 < len(kinds) and kinds[layer - 1] == "conv":
+            text = (f"{g.names[layer]} channel {i} (all positions) → {g.names[layer + 1]} unit {j}\n"
+                    f"‖w‖ = {colors.sci(float(snap.weights[layer][i, j]), 3)}\n"
+                    f"‖dL/dw‖ = {colors.sci(float(snap.edge_grads[layer][i, j]), 3)}\n"
+                    f"‖Δw‖ = {colors.sci(float(snap.edge_updates[layer][i, j]), 3)}")
+            self._place_hover(text, p, p)
+            self.sigEdgeHovered.emit(layer, i, j)
+            return
         text = (f"{g.names[layer]} unit {i} → {g.names[layer + 1]} unit {j}  (W{layer + 1}[{i}, {j}])\n"
                 f"w = {colors.sci(float(snap.weights[layer][i, j]), 3)}\n"
                 f"|dL/dw| = {colors.sci(float(snap.edge_grads[layer][i, j]), 3)}\n"
