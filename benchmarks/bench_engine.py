@@ -34,6 +34,7 @@ def parse_args(argv=None):
     parser.add_argument("--seconds", type=float, default=None,
                         help="target seconds per timed repeat (default 0.25, --quick 0.08)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats, best kept (default 7, --quick 3)")
+    parser.add_argument("--only", choices=("mlp", "cnn"), help="only the MLP sizes, or only the CNN and residual rows")
     return parser.parse_args(argv)
 
 
@@ -223,7 +224,7 @@ def main() -> None:
               f"{'target':>6} | {'probes':>6} {'(call)':>6} | {'loss@' + str(CHECK_STEPS) + ' engine':>14} {'torch':>10} {'max rel':>8}")
     print(header)
     print("-" * len(header))
-    for depth, width, batch in SIZES:
+    for depth, width, batch in (() if ARGS.only == "cnn" else SIZES):
         r = bench_size(depth, width, batch, seconds, repeats)
         target = TARGETS.get(r["size"])
         target_text = f">={target:.1f}x" if target else ""
@@ -242,6 +243,9 @@ def main() -> None:
     print("  <= 5%); (call): the probe call timed on its own, as % of a step.")
     print(f"loss@{CHECK_STEPS}: training loss at step {CHECK_STEPS} from the same initial weights and batches; max rel: largest")
     print(f"  relative difference of the per-step losses over the {CHECK_STEPS} steps (float32).")
+    if ARGS.only != "mlp":
+        from bench_cnn import print_rows   # the CNN and residual rows (issue 11)
+        print_rows(torch, seconds, repeats)
 
 
 if __name__ == "__main__":
