@@ -190,6 +190,8 @@ def train_and_record(config: Config, progress: bool = False):
 
 def cmd_run(args) -> int:
     config, label = resolve_config(args)
+    for note in config.notes:   # e.g. residual blocks left without a skip
+        print(f"note: {note}", file=sys.stderr)
     out = Path(args.out)
     _make_out_dir(out)
     progress = sys.stderr.isatty() and not args.quiet

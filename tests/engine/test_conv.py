@@ -230,3 +230,14 @@ def test_a_small_cnn_learns_the_shapes():
     first = sim.step(1).loss
     snap = sim.step(120)
     assert snap.accuracy > 0.9 and snap.loss < first / 3
+
+
+def test_loss_surface_of_a_cnn():
+    from engine.surface import network_surface, reference_losses
+
+    sim = make_cnn(dtype="float32", n_samples=60, activation="relu", init="he_normal")
+    sim.step(5)
+    surface = network_surface(sim, resolution=5)
+    assert surface.loss.shape == (5, 5) and np.isfinite(surface.loss).all()
+    theta = sim.flat_parameters()[None, :]
+    assert sim.losses_at(theta)[0] == pytest.approx(reference_losses(sim, theta)[0], rel=1e-5)
