@@ -241,3 +241,15 @@ def test_loss_surface_of_a_cnn():
     assert surface.loss.shape == (5, 5) and np.isfinite(surface.loss).all()
     theta = sim.flat_parameters()[None, :]
     assert sim.losses_at(theta)[0] == pytest.approx(reference_losses(sim, theta)[0], rel=1e-5)
+
+
+@pytest.mark.skipif(not __import__("engine.backend", fromlist=["cupy_available"]).cupy_available(),
+                    reason="needs a working CUDA GPU and CuPy")
+def test_cupy_cnn_matches_numpy():
+    """The same code path on CuPy: gradients and a few training steps equal NumPy's (float64)."""
+    common = dict(channels=(3, 3, 3), residual=True, pool="max", pool_every=3, norm="batch", activation="relu",
+                  bias_init=0.1)
+    a, b = make_cnn(**common), make_cnn(backend="cupy", **common)
+    x, y = batch(a, 8)
+    np.testing.assert_allclose(b.gradients(x, y).flat, a.gradients(x, y).flat, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(b.step(5).history_loss, a.step(5).history_loss, rtol=1e-9)
