@@ -23,6 +23,8 @@ from .layers.norm import norm_backward, norm_forward
 from .layers.pool import pool_backward, pool_forward
 from .layers.residual import skip_sources
 
+VIEW_CHANNELS = 32   # kernels per axis a snapshot carries for the views
+
 
 @dataclass
 class ConvSpec:
@@ -297,8 +299,10 @@ class ConvNetwork:
         conv = range(self.n_conv)
         facts = {
             "layer_kinds": tuple(self.kinds),
-            "kernels": tuple(to_numpy(self.W[l]).astype(np.float64) for l in conv),
-            "kernel_grads": tuple(to_numpy(self.dW[l]).astype(np.float64) for l in conv),
+            # a frame carries what the views draw: at most VIEW_CHANNELS x VIEW_CHANNELS kernels a layer
+            "kernels": tuple(to_numpy(self.W[l][:VIEW_CHANNELS, :VIEW_CHANNELS]).astype(np.float64) for l in conv),
+            "kernel_grads": tuple(to_numpy(self.dW[l][:VIEW_CHANNELS, :VIEW_CHANNELS]).astype(np.float64)
+                                  for l in conv),
             "feature_maps": (), "sample_image": None,
         }
         if self.caches:

@@ -56,8 +56,8 @@ class Snapshot:
     # the head's first layer over the map positions of channel i); unit_* are per channel.
     layer_kinds: tuple[str, ...] = ()     # per weight layer: "conv" | "dense"
     skips: tuple[tuple[int, int], ...] = ()   # residual arcs as graph columns (from, to); column 0 = input
-    kernels: tuple[np.ndarray, ...] = ()  # per conv layer W (out_channels, in_channels, k, k)
-    kernel_grads: tuple[np.ndarray, ...] = ()   # per conv layer dL/dW, same shapes
+    kernels: tuple[np.ndarray, ...] = ()  # per conv layer W (out_channels, in_channels, k, k), first 32 x 32
+    kernel_grads: tuple[np.ndarray, ...] = ()   # per conv layer dL/dW, same shapes (sim.gradients has all)
     feature_maps: tuple[np.ndarray, ...] = ()   # per conv layer, one sample's activation maps (C, H, W)
     sample_image: np.ndarray | None = None      # that sample's input image (C, H, W)
 

@@ -142,7 +142,8 @@ class ConvPanel(QtWidgets.QWidget):
                 current = self.layer_combo.currentIndex()
                 self.layer_combo.clear()
                 for l, k in enumerate(kernels):
-                    o, i, kh, kw = k.shape
+                    _, _, kh, kw = k.shape
+                    i, o = snapshot.edge_grads[l].shape
                     self.layer_combo.addItem(f"conv{l + 1}: {i} → {o} channels, {kh}x{kw}", l)
                 self.layer_combo.setCurrentIndex(min(max(current, 0), len(kernels) - 1))
         self._redraw()
@@ -170,6 +171,8 @@ class ConvPanel(QtWidgets.QWidget):
         k = np.asarray(snap.kernel_grads[l] if grads else snap.kernels[l], dtype=np.float64)
         o, i, kh, kw = k.shape
         shown = k[:MAX_TILES, :MAX_TILES]
+        if l < len(snap.edge_grads):
+            i, o = snap.edge_grads[l].shape
         so, si = shown.shape[:2]
         tiles = shown.reshape(so * si, kh, kw)
         # one input channel: wrap the output channels into a grid instead of one tall column
@@ -185,7 +188,8 @@ class ConvPanel(QtWidgets.QWidget):
             scale = f"blue −{colors.sci(top)} · white 0 · red +{colors.sci(top)}"
         self.kernels.show_rgba(rgba)
         self.kernels.set_texts([])
-        cut = "" if (so, si) == (o, i) else f" (first {so} x {si} shown)"
+        channels = self._snapshot.edge_grads[l].shape     # (in, out): the layer's real channel counts
+        cut = "" if channels == (si, so) else f" (first {so} x {si} of {channels[1]} x {channels[0]} shown)"
         norm = float(snap.grad_norms[l]) if l < len(snap.grad_norms) else float("nan")
         layout = ("one tile per output channel, row by row" if si == 1
                   else f"row = output channel ({o}), column = input channel ({i})")

@@ -132,3 +132,15 @@ def test_window_open_data_trains_on_the_file_and_draws_its_boundary(qtbot, tmp_p
                           check_params_cb=lambda s: s.boundary is not None and s.step >= 0):
         window.runner.step()
     assert window.training.boundary._data.is_2d
+
+
+def test_a_wide_layer_ships_and_shows_the_first_32_channels(qtbot):
+    snap = Simulation(Config(arch="cnn", channels=(40, 40), depth=1, width=8, dataset="digits", loss="softmax_ce",
+                             n_samples=40, backend="numpy")).step(1)
+    assert snap.kernels[1].shape == (32, 32, 3, 3) and snap.edge_grads[1].shape == (40, 40)
+    panel = ConvPanel()
+    qtbot.addWidget(panel)
+    panel.set_snapshot(snap)
+    panel.select_layer(1)
+    assert "first 32 x 32 of 40 x 40 shown" in panel.kernel_title.text()
+    assert "conv2: 40 → 40 channels" in panel.layer_combo.itemText(1)
