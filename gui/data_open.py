@@ -30,3 +30,18 @@ def config_for_data_file(config, path):
     if config.arch == "cnn":
         changes["arch"] = "mlp"     # a table has no image shape
     return config.replace(**changes), table
+
+
+def changed_file_message(config) -> str:
+    """A warning when ``config`` recorded its data file's SHA-256 and the file now differs ("" if not)."""
+    from engine.datafile import file_digest
+
+    if config.dataset != "file" or not config.data_sha256:
+        return ""
+    now = file_digest(config.data_file)
+    if not now:
+        return f"the data file {config.data_file} cannot be read"
+    if now != config.data_sha256:
+        return (f"warning: {config.data_file} has changed since this config was saved "
+                f"(SHA-256 {now[:12]}…, recorded {config.data_sha256[:12]}…): results will differ")
+    return ""

@@ -313,7 +313,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(str(exc))
             return False
         self.controls.set_config(config)
-        self.controls.show_error("")
+        from gui.data_open import changed_file_message
+        self.controls.show_error(changed_file_message(config))
         self._on_config_chosen(config)
         return True
 

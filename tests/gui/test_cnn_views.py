@@ -144,3 +144,18 @@ def test_a_wide_layer_ships_and_shows_the_first_32_channels(qtbot):
     panel.select_layer(1)
     assert "first 32 x 32 of 40 x 40 shown" in panel.kernel_title.text()
     assert "conv2: 40 → 40 channels" in panel.layer_combo.itemText(1)
+
+
+def test_changed_data_file_message(tmp_path):
+    from gui.data_open import changed_file_message
+
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1,0\n2,1\n")
+    config = Config(dataset="file", data_file=str(path))
+    config.save(tmp_path / "c.toml")
+    saved = Config.load(tmp_path / "c.toml")
+    assert saved.data_sha256 and changed_file_message(saved) == ""
+    path.write_text("a,b\n1,0\n3,1\n")
+    assert "has changed since this config was saved" in changed_file_message(saved)
+    path.unlink()
+    assert "cannot be read" in changed_file_message(saved)
