@@ -156,6 +156,6 @@ def test_saved_config_records_the_digest_and_warns_when_the_file_changed(tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Simulation(loaded)                                   # unchanged: no warning
-    path.write_text(path.read_text().replace("0\n", "1\n", 1))
+    path.write_text(path.read_text() + "0.5,0.5,1\n")
     with pytest.warns(DataFileChanged, match="has changed since the config was saved"):
         Simulation(loaded)

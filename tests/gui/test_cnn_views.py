@@ -155,7 +155,7 @@ def test_changed_data_file_message(tmp_path):
     config.save(tmp_path / "c.toml")
     saved = Config.load(tmp_path / "c.toml")
     assert saved.data_sha256 and changed_file_message(saved) == ""
-    path.write_text("a,b\n1,0\n3,1\n")
+    path.write_text("a,b\n1,0\n3,1\n4,0\n")   # another size too: the digest cache keys on size and mtime
     assert "has changed since this config was saved" in changed_file_message(saved)
     path.unlink()
     assert "cannot be read" in changed_file_message(saved)
