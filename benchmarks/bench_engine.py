@@ -34,6 +34,7 @@ def parse_args(argv=None):
     parser.add_argument("--seconds", type=float, default=None,
                         help="target seconds per timed repeat (default 0.25, --quick 0.08)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats, best kept (default 7, --quick 3)")
+    parser.add_argument("--only", choices=("mlp", "cnn"), help="only the MLP sizes, or only the CNN and residual rows")
     return parser.parse_args(argv)
 
 
@@ -340,7 +341,7 @@ def main() -> None:
               f"{'loss@' + str(CHECK_STEPS):>10} {'rel torch':>9} {'rel jax':>9}")
     print(header)
     print("-" * len(header))
-    for depth, width, batch in SIZES:
+    for depth, width, batch in (() if ARGS.only == "cnn" else SIZES):
         r = bench_size(depth, width, batch, seconds, repeats)
         dash = f"{'-':>9}"
         print(f"{depth:>5} {width:>5} {batch:>5} | {r['engine']:>9.0f} "
@@ -360,6 +361,9 @@ def main() -> None:
     print("  arrays), in training steps (target < 1); full: with a whole-data evaluation and every array (the CLI).")
     print(f"loss@{CHECK_STEPS}: engine training loss at step {CHECK_STEPS}; rel torch/jax: largest relative difference")
     print(f"  of the per-step losses over {CHECK_STEPS} steps from the same weights and batches (float32).")
+    if ARGS.only != "mlp":
+        from bench_cnn import print_rows   # the CNN and residual rows (issue 11)
+        print_rows(torch, seconds, repeats)
 
 
 if __name__ == "__main__":

@@ -240,6 +240,8 @@ def cmd_run(args) -> int:
         if args.out is None:
             raise UsageError("run needs --out DIR (or --resume DIR to continue a run)")
         config, label = resolve_config(args)
+        for note in config.notes:   # e.g. residual blocks left without a skip
+            print(f"note: {note}", file=sys.stderr)
         out = check_out_dir(args.out)
         check_config(config, limit)
         with StopSignals() as stop:

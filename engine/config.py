@@ -27,6 +27,11 @@ MAX_DEPTH = 50
 MAX_WIDTH = 1024
 
 NORMS = ("none", "batch", "layer")
+ARCHS = ("mlp", "cnn")
+POOLS = ("none", "max", "avg")
+TASKS = ("auto", "classification", "regression")
+MAX_CONV_LAYERS = 50
+MAX_CHANNELS = 256
 BACKENDS = ("auto", "numpy", "cupy")
 DTYPES = ("float32", "float64")
 
@@ -82,6 +87,16 @@ class Config:
     norm: str = "none"                    # none | batch | layer (before each hidden activation)
     norm_momentum: float = 0.1            # batch norm running-statistics update rate
     center_inputs: bool = False           # subtract the training-set mean from the inputs
+    residual: bool = False                # identity skips h <- h + F(h) around blocks of equal width
+    residual_every: int = 2               # hidden (or conv) layers per residual block
+    # convolutional nets (arch = "cnn"): conv layers, then `depth` dense hidden layers of `width`
+    arch: str = "mlp"                     # mlp | cnn
+    channels: tuple[int, ...] = (8, 16)   # output channels per conv layer, input side first
+    kernel_size: int = 3
+    stride: int = 1
+    padding: int = 1
+    pool: str = "none"                    # none | max | avg: 2x2 pooling after every pool_every-th conv layer
+    pool_every: int = 1
     # training
     loss: str = "bce"
     optimizer: str = "sgd"
@@ -98,6 +113,11 @@ class Config:
     n_samples: int = 400
     noise: float = 0.1
     test_fraction: float = 0.2
+    data_file: str = ""                   # dataset = "file": a .csv or .npz of numeric columns
+    target_column: int | str = -1         # the label/target column: index (negative from the end) or name
+    task: str = "auto"                    # auto (decided by the column) | classification | regression
+    standardize: bool = False             # scale every feature column to mean 0, std 1 (training rows)
+    data_sha256: str = ""                 # the data file's SHA-256 when the config was saved
     # run
     seed: int = 0
     backend: str = "auto"
@@ -111,6 +131,8 @@ class Config:
             object.__setattr__(self, "width", tuple(self.width))
         if isinstance(self.layer_lr, list):
             object.__setattr__(self, "layer_lr", tuple(self.layer_lr))
+        if isinstance(self.channels, list):
+            object.__setattr__(self, "channels", tuple(self.channels))
         self._validate()
 
     # ----------------------------------------------------------------------------- validation
@@ -149,7 +171,8 @@ class Config:
         check("norm_momentum", is_num(self.norm_momentum) and 0 < self.norm_momentum <= 1, "a number in (0, 1]")
         check("center_inputs", isinstance(self.center_inputs, bool), "true | false")
         check("lr", is_num(self.lr) and 0 < self.lr <= 100, "a number in (0, 100]")
-        n_layers = self.depth + 1
+        self._validate_architecture(check, is_int)
+        n_layers = self.n_weight_layers
         check("layer_lr", isinstance(self.layer_lr, tuple) and len(self.layer_lr) in (0, n_layers)
               and all(is_num(x) and 0 <= x <= 1e6 for x in self.layer_lr),
               f"empty (all 1), or {n_layers} numbers >= 0, one per weight layer, input side first")
@@ -169,15 +192,71 @@ class Config:
         check("steps", is_int(self.steps) and 0 <= self.steps <= 100_000_000, "an integer >= 0")
         check("every", is_int(self.every) and self.every >= 1, "an integer >= 1")
 
+    def _validate_architecture(self, check, is_int) -> None:
+        """Residual blocks, the conv stack and data files (dataset-dependent checks: Simulation)."""
+        from .layers.residual import residual_notes
+
+        check("residual", isinstance(self.residual, bool), "true | false")
+        check("residual_every", is_int(self.residual_every) and 1 <= self.residual_every <= MAX_DEPTH,
+              f"an integer from 1 to {MAX_DEPTH}")
+        check("arch", self.arch in ARCHS, " | ".join(ARCHS))
+        check("channels", isinstance(self.channels, tuple) and 1 <= len(self.channels) <= MAX_CONV_LAYERS
+              and all(is_int(c) and 1 <= c <= MAX_CHANNELS for c in self.channels),
+              f"a list of 1..{MAX_CONV_LAYERS} integers from 1 to {MAX_CHANNELS} (one per conv layer)")
+        check("kernel_size", is_int(self.kernel_size) and 1 <= self.kernel_size <= 15, "an integer from 1 to 15")
+        check("stride", is_int(self.stride) and 1 <= self.stride <= 4, "an integer from 1 to 4")
+        check("padding", is_int(self.padding) and 0 <= self.padding < self.kernel_size,
+              f"an integer from 0 to kernel_size - 1 = {self.kernel_size - 1}")
+        check("pool", self.pool in POOLS, " | ".join(POOLS))
+        check("pool_every", is_int(self.pool_every) and 1 <= self.pool_every <= MAX_CONV_LAYERS,
+              f"an integer from 1 to {MAX_CONV_LAYERS}")
+        check("data_file", isinstance(self.data_file, str), "a path to a .csv or .npz file")
+        if self.dataset == "file" and not self.data_file:
+            raise ConfigError("data_file", self.data_file, "a path to a .csv or .npz file",
+                              "dataset = 'file' needs data_file = 'path.csv' (or .npz)")
+        check("target_column", (is_int(self.target_column) or isinstance(self.target_column, str)),
+              "a column index (negative counts from the end) or a column name")
+        check("task", self.task in TASKS, " | ".join(TASKS))
+        check("standardize", isinstance(self.standardize, bool), "true | false")
+        check("data_sha256", isinstance(self.data_sha256, str), "a hex SHA-256 digest or empty")
+        if self.residual and not any(skip for _, _, skip in self.residual_blocks):
+            notes = "; ".join(residual_notes(self)) or "no block fits"
+            raise ConfigError("residual", True, "blocks whose layers share one width",
+                              f"residual = true but no block gets a skip ({notes})")
+
     # ----------------------------------------------------------------------------- derived
+    @property
+    def conv_layers(self) -> int:
+        """Convolutional layers (0 for an MLP)."""
+        return len(self.channels) if self.arch == "cnn" else 0
+
+    @property
+    def residual_blocks(self) -> list[tuple[int, int, bool]]:
+        """(first, stop, has_skip) per residual block over hidden layers (conv layers for a CNN)."""
+        from .layers.residual import residual_blocks
+
+        return residual_blocks(self) if self.residual else []
+
+    @property
+    def notes(self) -> list[str]:
+        """What validation has to say without rejecting the config (e.g. blocks left without a skip)."""
+        from .layers.residual import residual_notes
+
+        return residual_notes(self) if self.residual else []
+
     @property
     def widths(self) -> tuple[int, ...]:
         """Hidden-layer widths, input side first."""
         return self.width if isinstance(self.width, tuple) else (self.width,) * self.depth
 
     @property
+    def n_hidden_layers(self) -> int:
+        """Layers with an activation: conv layers, then dense hidden layers."""
+        return self.conv_layers + self.depth
+
+    @property
     def n_weight_layers(self) -> int:
-        return self.depth + 1
+        return self.conv_layers + self.depth + 1
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with some fields changed (validated)."""
@@ -202,6 +281,11 @@ class Config:
         d = dataclasses.asdict(self)
         d["width"] = list(self.width) if isinstance(self.width, tuple) else self.width
         d["layer_lr"] = list(self.layer_lr)
+        d["channels"] = list(self.channels)
+        if self.dataset == "file" and self.data_file and not self.data_sha256:
+            from .datafile import file_digest   # a saved config records which file it trained on
+
+            d["data_sha256"] = file_digest(self.data_file)
         return d
 
     def to_toml(self) -> str:
@@ -298,6 +382,8 @@ def _coerce(key: str, value: Any) -> Any:
     default = _DEFAULTS[key].default if _DEFAULTS[key].default is not dataclasses.MISSING else None
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if key == "target_column":
+        return value
     if key == "layer_lr" and isinstance(value, (list, tuple)):
         return tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value)
     if isinstance(value, list):
@@ -311,8 +397,12 @@ def parse_value(key: str, raw: str) -> Any:
         raise unknown_key_error(key)
     default = _DEFAULTS[key].default
     try:
-        if key in ("width", "layer_lr"):
+        if key == "target_column":
+            return int(raw) if raw.lstrip("-").isdigit() else raw
+        if key in ("width", "layer_lr", "channels"):
             parts = [p for p in raw.replace(" ", "").strip("[]()").split(",") if p]
+            if key == "channels":
+                return tuple(int(p) for p in parts)
             if key == "width":
                 vals = tuple(int(p) for p in parts)
                 return vals[0] if len(vals) == 1 else vals
@@ -329,7 +419,7 @@ def parse_value(key: str, raw: str) -> Any:
         if isinstance(default, float):
             return float(raw)
     except ValueError:
-        kind = type(default).__name__ if key not in ("width", "layer_lr") else "comma-separated numbers"
+        kind = type(default).__name__ if key not in ("width", "layer_lr", "channels") else "comma-separated numbers"
         raise ConfigError(key, raw, f"a value of type {kind}") from None
     return raw
 

@@ -21,6 +21,7 @@ class DatasetEntry:
     description: str
     make: Callable          # (rng, n, noise) -> (x, y)
     n_classes: int          # 0 = regression
+    image_shape: tuple[int, int, int] | None = None   # (channels, height, width) of image sets
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +32,8 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     n_classes: int          # 0 for regression
+    image_shape: tuple[int, int, int] | None = None   # (C, H, W): inputs are images flattened in that order
+    source: str = ""        # where the data came from (a data file's path), "" for built-in sets
 
     @property
     def task(self) -> str:
@@ -120,6 +123,36 @@ def _digits(rng, n, noise):
     return x + noise * rng.standard_normal(x.shape), labels[order].astype(int)
 
 
+SHAPE_CLASSES = ("horizontal bar", "vertical bar", "diagonal", "square", "plus", "disc")
+SHAPE_SIZE = 16
+
+
+def _shapes(rng, n, noise):
+    """16x16 images of six shape classes at random positions and sizes, pixels in [0, 1]."""
+    size = SHAPE_SIZE
+    y = (np.arange(n) % len(SHAPE_CLASSES)).astype(int)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    cy = rng.integers(5, size - 5, n)[:, None, None]
+    cx = rng.integers(5, size - 5, n)[:, None, None]
+    half = rng.integers(3, 6, n)[:, None, None]
+    thick = rng.integers(1, 3, n)[:, None, None]
+    dy, dx = yy - cy, xx - cx
+    sign = np.where(rng.random(n) < 0.5, 1.0, -1.0)[:, None, None]
+    hbar = (np.abs(dy) < thick) & (np.abs(dx) <= half)
+    vbar = (np.abs(dx) < thick) & (np.abs(dy) <= half)
+    masks = [
+        hbar,
+        vbar,
+        (np.abs(dy - sign * dx) < thick) & (np.abs(dx) <= half),
+        (np.maximum(np.abs(dy), np.abs(dx)) <= half) & (np.maximum(np.abs(dy), np.abs(dx)) > half - thick),
+        hbar | vbar,
+        dy * dy + dx * dx <= half * half,
+    ]
+    images = np.select([y[:, None, None] == k for k in range(len(masks))], masks).astype(np.float64)
+    images += noise * rng.standard_normal(images.shape)
+    return images.reshape(n, size * size), y
+
+
 _ENTRIES = [
     DatasetEntry("circle", "Circle", "2D: a disc inside a ring (2 classes)", _circle, 2),
     DatasetEntry("xor", "XOR", "2D: the four quadrants, opposite ones share a class", _xor, 2),
@@ -128,7 +161,12 @@ _ENTRIES = [
     DatasetEntry("moons", "Two moons", "2D: two interleaving half circles", _moons, 2),
     DatasetEntry("sine", "Sine (regression)", "1D regression: y = sin(3x) + noise", _sine, 0),
     DatasetEntry("ripple", "Ripple (regression)", "2D regression: y = sin(3x1) cos(3x2) + noise", _ripple, 0),
-    DatasetEntry("digits", "Digits 8x8", "1,797 handwritten digits, 64 pixels in [0, 1], 10 classes (shipped)", _digits, 10),
+    DatasetEntry("digits", "Digits 8x8", "1,797 handwritten digits, 64 pixels in [0, 1], 10 classes (shipped)",
+                 _digits, 10, (1, 8, 8)),
+    DatasetEntry("file", "Your data file", "a CSV or NPZ file of numeric columns (data_file, target_column)",
+                 None, -1),
+    DatasetEntry("shapes", "Shapes 16x16", "generated 16x16 images: bars, diagonal, square, plus, disc (6 classes)",
+                 _shapes, len(SHAPE_CLASSES), (1, SHAPE_SIZE, SHAPE_SIZE)),
 ]
 
 DATASETS: dict[str, DatasetEntry] = {d.name: d for d in _ENTRIES}
@@ -137,6 +175,8 @@ DATASETS: dict[str, DatasetEntry] = {d.name: d for d in _ENTRIES}
 def make_dataset(name: str, n_samples: int, noise: float, test_fraction: float, seed: int) -> Dataset:
     """Generate (deterministically for a seed) and split into train and test."""
     entry = DATASETS[name]
+    if entry.make is None:
+        raise ValueError(f"the '{name}' dataset is read from a file: use engine.datafile.load_dataset(config)")
     rng = np.random.default_rng([seed, 1])  # a stream of its own: init and batches use others
     x, y = entry.make(rng, n_samples, noise)
     order = rng.permutation(len(x))
@@ -144,4 +184,4 @@ def make_dataset(name: str, n_samples: int, noise: float, test_fraction: float, 
     if len(x) - n_test < 1:
         n_test = len(x) - 1
     test, train = order[:n_test], order[n_test:]
-    return Dataset(name, x[train], y[train], x[test], y[test], entry.n_classes)
+    return Dataset(name, x[train], y[train], x[test], y[test], entry.n_classes, entry.image_shape)

@@ -17,6 +17,7 @@ import numpy as np
 from .activations import ACTIVATIONS
 from .initializers import INITIALIZERS
 from .kernels import fused_bias_activation, multiply_into
+from .layers.residual import skip_sources
 
 NORM_EPS = 1e-5
 
@@ -72,6 +73,8 @@ class Network:
         # one compiled pass for a += b, h = f(a), f'(a) where that gives the same numbers
         self._fused = (fused_bias_activation(config.activation, self.dtype, xp)
                        if self.norm == "none" and not self.act.noisy and not self.act.learnable else None)
+        self.skips = skip_sources(config)      # {last layer of a block: its first layer}
+        self._block_firsts = set(self.skips.values())
 
         # ---- layout of the flat buffers
         offset = 0
@@ -168,7 +171,10 @@ class Network:
         ws = self._workspace(x.shape[0]) if reuse else _NO_WORKSPACE
         in_place = act.forward_out is not None
         caches = []
+        block_inputs = {}
         for l in range(self.depth):
+            if l in self._block_firsts:
+                block_inputs[l] = x
             a = xp.dot(x, self.W[l], out=ws.a[l])
             fused = self._fused is not None and keep and ws.h[l] is not None
             if fused:
@@ -210,7 +216,7 @@ class Network:
                 d = act.derivative(xp, s, h, p) if keep else None
             if keep:
                 caches.append(LayerCache(x, s, h, d, u, inv_std))
-            x = h
+            x = h + block_inputs.pop(self.skips[l]) if l in self.skips else h   # h <- h + F(h)
         if keep:
             self.caches, self.last_input = caches, x
         out = xp.dot(x, self.W[-1], out=ws.a[-1])
@@ -232,8 +238,11 @@ class Network:
         signals = [None] * self.n_layers
         signals[L] = dout
         g = xp.dot(dout, self._WT[L], out=ws.g[L - 1])   # dL/dh of the last hidden layer
+        skip_grads = {}
         for l in range(self.depth - 1, -1, -1):
             c = self.caches[l]
+            if l in self.skips:                  # the block's output also feeds its input directly
+                skip_grads[self.skips[l]] = g.copy()
             if self.slope_slice:
                 self.dslopes[l] = (g * xp.minimum(c.s, 0)).sum()
             g = multiply_into(xp, g, c.d, ws.g[l]) if ws.g[l] is not None else g * c.d  # dL/ds
@@ -250,6 +259,8 @@ class Network:
             xp.dot(ones, g, out=self._db_rows[l])
             if l > 0:
                 g = xp.dot(g, self._WT[l], out=ws.g[l - 1])
+                if l in skip_grads:
+                    g += skip_grads.pop(l)
         self.signals = signals
 
     # ------------------------------------------------------------------------------- grid
@@ -264,7 +275,10 @@ class Network:
             return thetas[:, a:b].reshape((g, *shape))
 
         h = x
+        block_inputs = {}
         for l in range(self.depth):
+            if l in self._block_firsts:
+                block_inputs[l] = h
             a = h @ part(self.w_slices[l])            # (B, fi) @ (g, fi, fo) -> (g, B, fo)
             a += part(self.b_slices[l])[:, None, :]
             if self.norm == "none":
@@ -287,6 +301,8 @@ class Network:
                 h = self.act.forward_out(xp, a, p, a)  # in place: a is this call's own array
             else:
                 h = self.act.forward(xp, s, p)
+            if l in self.skips:
+                h = h + block_inputs.pop(self.skips[l])
         out = h @ part(self.w_slices[-1])
         out += part(self.b_slices[-1])[:, None, :]
         return loss.value(xp, out, y)

@@ -8,8 +8,10 @@ import numpy as np
 
 from .backend import resolve, to_numpy
 from .config import Config, ConfigError
+from .datafile import load_dataset
 from .datasets import make_dataset
 from .losses import LOSSES
+from .convnet import ConvNetwork
 from .network import Network
 from .optimizers import OPTIMIZERS
 from .probes import segment_sq_sums, unit_statistics
@@ -46,8 +48,11 @@ class Simulation:
         xp = self.xp = self.backend.xp
         self.dtype = np.dtype(config.dtype)
         self.loss_fn = LOSSES[config.loss]
-        self.data = data = make_dataset(config.dataset, config.n_samples, config.noise,
-                                        config.test_fraction, config.seed)
+        if config.dataset == "file":
+            self.data = data = load_dataset(config)
+        else:
+            self.data = data = make_dataset(config.dataset, config.n_samples, config.noise,
+                                            config.test_fraction, config.seed)
         if data.n_classes == 0 and self.loss_fn.classification:
             raise ConfigError("loss", config.loss, f"mse (the '{config.dataset}' dataset is a regression set)")
         if data.n_classes == 0:
@@ -64,9 +69,14 @@ class Simulation:
         self.y_test = self._targets(data.y_test)
         self.n_train = len(data.x_train)
 
-        self.network = net = Network(self.backend, config, data.n_inputs, self.n_outputs,
-                                     np.random.default_rng([config.seed, 0]))
-        self.optimizer = OPTIMIZERS[config.optimizer].make(xp, self._lr_vector(), config, like=self.network.theta)
+        init_rng = np.random.default_rng([config.seed, 0])
+        if config.arch == "cnn":
+            if data.image_shape is None:
+                raise ConfigError("arch", config.arch, "mlp, or an image dataset (digits | shapes) for cnn")
+            self.network = net = ConvNetwork(self.backend, config, data.image_shape, self.n_outputs, init_rng)
+        else:
+            self.network = net = Network(self.backend, config, data.n_inputs, self.n_outputs, init_rng)
+        self.optimizer = OPTIMIZERS[config.optimizer].make(xp, self._lr_vector(), config, like=net.theta)
 
         self.batch_size = config.batch_size if 0 < config.batch_size < self.n_train else self.n_train
         self._batch_rng = np.random.default_rng([config.seed, 2])
@@ -281,7 +291,22 @@ class Simulation:
         h_steps = np.asarray(self._hist_steps, dtype=np.int64)
         self._hist_steps, self._hist_loss, self._hist_gn = [], [], []
 
-        update_views = [self.optimizer.update[a:b].reshape(shape) for a, b, shape in net.w_slices]
+        conv = isinstance(net, ConvNetwork)
+        facts = net.view_facts(self.optimizer.update) if conv else {"layer_kinds": ("dense",) * net.n_layers}
+        if not edges:
+            edge_grads, edge_updates, weights, biases = [], [], [], []
+        elif conv:   # the graph's view: one node per channel
+            edge_grads = net.graph_matrices(net.grad)
+            edge_updates = net.graph_matrices(self.optimizer.update)
+            weights = net.graph_matrices(net.theta, signed=True)
+        else:
+            edge_grads = [np.abs(to_numpy(g)) for g in net.dW]
+            edge_updates = [np.abs(to_numpy(self.optimizer.update[a:b].reshape(shape)))
+                            for a, b, shape in net.w_slices]
+            weights = [to_numpy(w).copy() for w in net.W]
+        if edges:
+            biases = [to_numpy(b).copy() for b in net.b]
+        facts["skips"] = tuple((first, last + 1) for last, first in sorted(net.skips.items()))
         slopes = to_numpy(net.slopes).astype(np.float64) if net.slope_slice else np.full(net.depth, np.nan)
         boundary = extent = None
         if boundary_resolution and self.data.is_2d:
@@ -292,10 +317,7 @@ class Simulation:
             test_loss=test_loss, accuracy=acc, test_accuracy=test_acc,
             grad_norms=grad_norms, bias_grad_norms=bias_norms, signal_norms=signal_norms,
             update_ratios=update_ratios.astype(np.float64),
-            edge_grads=[np.abs(to_numpy(g)) for g in net.dW] if edges else [],
-            edge_updates=[np.abs(to_numpy(u)) for u in update_views] if edges else [],
-            weights=[to_numpy(w).copy() for w in net.W] if edges else [],
-            biases=[to_numpy(b).copy() for b in net.b] if edges else [],
+            edge_grads=edge_grads, edge_updates=edge_updates, weights=weights, biases=biases,
             metrics_step=metrics_step,
             prelu_slopes=slopes,
             history_steps=h_steps, history_loss=h_loss, history_grad_norms=h_gn,
@@ -303,7 +325,7 @@ class Simulation:
             backend=self.backend.name, device=self.backend.device,
             diverged=self.diverged, diverged_at=self.diverged_at,
             boundary=boundary, boundary_extent=extent,
-            **stats,
+            **stats, **facts,
         )
 
     def decision_surface(self, resolution: int):

@@ -52,10 +52,23 @@ class Snapshot:
     metrics_step: int = -1                # the step accuracy, test_loss and test_accuracy were computed at
     boundary: np.ndarray | None = None    # model output on a grid over the 2D input plane, (r, r)
     boundary_extent: tuple[float, float, float, float] | None = None  # x0, x1, y0, y1 of that grid
+    # architecture facts for the views (issue 11). For a CNN the lists above are the graph's view,
+    # one node per channel: edge_grads[l][i, o] = ||dL/dW_l[o, i]|| over the k x k kernel (and for
+    # the head's first layer over the map positions of channel i); unit_* are per channel.
+    layer_kinds: tuple[str, ...] = ()     # per weight layer: "conv" | "dense"
+    skips: tuple[tuple[int, int], ...] = ()   # residual arcs as graph columns (from, to); column 0 = input
+    kernels: tuple[np.ndarray, ...] = ()  # per conv layer W (out_channels, in_channels, k, k), first 32 x 32
+    kernel_grads: tuple[np.ndarray, ...] = ()   # per conv layer dL/dW, same shapes (sim.gradients has all)
+    feature_maps: tuple[np.ndarray, ...] = ()   # per conv layer, one sample's activation maps (C, H, W)
+    sample_image: np.ndarray | None = None      # that sample's input image (C, H, W)
 
     @property
     def n_weight_layers(self) -> int:
         return len(self.grad_norms)
+
+    @property
+    def is_cnn(self) -> bool:
+        return "conv" in self.layer_kinds
 
     @property
     def grad_ratio(self) -> float:

@@ -277,10 +277,11 @@ def filter_normalized_direction(theta: np.ndarray, weight_slices, rng: np.random
     theta = np.asarray(theta, dtype=np.float64)
     d = np.zeros_like(theta)
     for start, stop, shape in weight_slices:
-        w = theta[start:stop].reshape(shape)
-        r = rng.standard_normal(shape)
-        w_norm = np.linalg.norm(w, axis=0)
-        r_norm = np.linalg.norm(r, axis=0)
+        conv = len(shape) == 4   # (out, in, k, k): one filter per output channel, as Li et al.
+        w = theta[start:stop].reshape((shape[0], -1) if conv else shape)
+        r = rng.standard_normal(w.shape)
+        w_norm = np.linalg.norm(w, axis=int(conv), keepdims=True)
+        r_norm = np.linalg.norm(r, axis=int(conv), keepdims=True)
         d[start:stop] = (r * (w_norm / np.where(r_norm > 0, r_norm, 1.0))).ravel()
     return d
 

@@ -33,6 +33,7 @@ THEMES: dict[str, dict[str, str]] = {
         "saturated": OKABE_ITO["yellow"],     # saturated unit: thick square ring
         "edge_cmap": "viridis",     # low end dark: fading gradients sink into the background
         "panel": "#1B1E24",
+        "skip": OKABE_ITO["orange"],          # residual skip arcs
     },
     "light": {
         "background": "#FFFFFF",
@@ -47,6 +48,7 @@ THEMES: dict[str, dict[str, str]] = {
         "saturated": OKABE_ITO["blue"],
         "edge_cmap": "CET-L17@0.1",  # white-orange-pink-blue from 10%: fading edges pale to white
         "panel": "#EEF0F3",
+        "skip": OKABE_ITO["vermillion"],      # residual skip arcs
     },
 }
 

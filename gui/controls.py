@@ -12,16 +12,20 @@ from dataclasses import fields
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Signal
 
-from engine.config import BACKENDS, DTYPES, FIELD_NAMES, MAX_DEPTH, MAX_WIDTH, NORMS, Config, ConfigError, parse_value
+from engine.config import (ARCHS, BACKENDS, DTYPES, FIELD_NAMES, MAX_DEPTH, MAX_WIDTH, NORMS, POOLS, TASKS, Config,
+                           ConfigError, parse_value)
 
 # Field order within sections; a field the engine adds later lands in "More" without changes here.
 SECTIONS = {
     "Network": ("depth", "width", "activation", "leaky_slope", "prelu_init", "elu_alpha", "noise_std",
                 "norm", "norm_momentum", "center_inputs"),
+    "Architecture": ("arch", "channels", "kernel_size", "stride", "padding", "pool", "pool_every",
+                     "residual", "residual_every"),
     "Initialisation": ("init", "init_gain", "init_sigma", "bias_init"),
     "Training": ("loss", "optimizer", "lr", "layer_lr", "momentum", "beta2", "eps", "weight_decay",
                  "clip_norm", "batch_size"),
-    "Data": ("dataset", "n_samples", "noise", "test_fraction"),
+    "Data": ("dataset", "n_samples", "noise", "test_fraction", "data_file", "target_column", "task",
+             "standardize", "data_sha256"),
     "Run": ("seed", "backend", "dtype", "steps", "every"),
 }
 
@@ -32,6 +36,10 @@ LABELS = {
     "clip_norm": "clip grad norm", "n_samples": "samples", "noise": "data noise", "every": "record every",
     "steps": "headless steps", "center_inputs": "centre inputs", "norm_momentum": "norm momentum",
     "test_fraction": "test fraction", "batch_size": "batch size (0 = all)", "width": "width (or list)",
+    "arch": "network type", "channels": "conv channels", "kernel_size": "kernel size", "pool": "2x2 pooling",
+    "pool_every": "pool every n convs", "residual": "residual skips", "residual_every": "layers per skip",
+    "data_file": "data file", "target_column": "target column", "standardize": "standardise features",
+    "data_sha256": "file SHA-256",
 }
 
 SPEEDS = (("1 step/frame", 1), ("2 steps/frame", 2), ("5 steps/frame", 5), ("10 steps/frame", 10),
@@ -40,7 +48,7 @@ SPEEDS = (("1 step/frame", 1), ("2 steps/frame", 2), ("5 steps/frame", 5), ("10 
 
 def registry_choices(key: str) -> list[tuple[str, str, str]]:
     """(name, title, description) for a choice field, read from the engine's registry or tuple."""
-    plain = {"norm": NORMS, "backend": BACKENDS, "dtype": DTYPES}
+    plain = {"norm": NORMS, "backend": BACKENDS, "dtype": DTYPES, "arch": ARCHS, "pool": POOLS, "task": TASKS}
     if key in plain:
         return [(n, n, "") for n in plain[key]]
     if key == "activation":
@@ -58,8 +66,10 @@ def registry_choices(key: str) -> list[tuple[str, str, str]]:
     return [(e.name, e.title, e.description) for e in reg.values()]
 
 
-CHOICE_FIELDS = ("activation", "init", "loss", "optimizer", "dataset", "norm", "backend", "dtype")
-LIST_FIELDS = ("width", "layer_lr")
+CHOICE_FIELDS = ("activation", "init", "loss", "optimizer", "dataset", "norm", "backend", "dtype", "arch", "pool",
+                 "task")
+LIST_FIELDS = ("width", "layer_lr", "channels")
+TEXT_FIELDS = ("data_file", "target_column", "data_sha256")   # edited as text (parse_value)
 
 
 class FloatSpin(QtWidgets.QDoubleSpinBox):
@@ -246,6 +256,12 @@ class ControlPanel(QtWidgets.QWidget):
             if key == "layer_lr":
                 w.setToolTip("One multiplier per weight layer, input side first (depth + 1 numbers); empty = all 1")
             w.editingFinished.connect(lambda k=key, w=w: self._on_list_edited(k, w))
+        elif key in TEXT_FIELDS:
+            w = QtWidgets.QLineEdit()
+            w.setPlaceholderText({"data_file": "File > Open Data…", "target_column": "-1 (last), index or name",
+                                  "data_sha256": "recorded when saved"}[key])
+            w.setReadOnly(key == "data_sha256")
+            w.editingFinished.connect(lambda k=key, w=w: self._on_list_edited(k, w))
         elif isinstance(default, bool):
             w = QtWidgets.QCheckBox()
             w.toggled.connect(lambda v, k=key: self._on_field_edited(k, bool(v)))
@@ -291,6 +307,8 @@ class ControlPanel(QtWidgets.QWidget):
         if getattr(self._config, key) == value:
             return
         changes = {key: value}
+        if key == "data_file":
+            changes["data_sha256"] = ""      # another file: its digest is recorded when saved
         if key == "depth":
             changes.update(_fit_to_depth(self._config, value))
         self.apply(**changes)
@@ -309,6 +327,11 @@ class ControlPanel(QtWidgets.QWidget):
             "momentum": self._config.optimizer != "sgd",
             "beta2": self._config.optimizer in ("rmsprop", "adam"),
             "eps": self._config.optimizer in ("rmsprop", "adam"),
+            **{k: self._config.arch == "cnn" for k in ("channels", "kernel_size", "stride", "padding", "pool")},
+            "pool_every": self._config.arch == "cnn" and self._config.pool != "none",
+            "residual_every": self._config.residual,
+            **{k: self._config.dataset == "file" for k in ("data_file", "target_column", "task", "standardize")},
+            **{k: self._config.dataset != "file" for k in ("n_samples", "noise")},
         }
         for key, on in used.items():
             if key in self._rows:
@@ -322,7 +345,7 @@ def _fit_to_depth(config: Config, depth: int) -> dict:
         w = config.width
         changes["width"] = (w + (w[-1],) * depth)[:depth] if depth > 1 else w[0]
     if config.layer_lr:
-        n = depth + 1
+        n = config.conv_layers + depth + 1
         changes["layer_lr"] = (config.layer_lr + (1.0,) * n)[:n]
     return changes
 

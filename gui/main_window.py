@@ -105,6 +105,10 @@ class MainWindow(QtWidgets.QMainWindow):
         box.hide()
         return box
 
+    def add_top_widget(self, widget: QtWidgets.QWidget) -> None:
+        """Put ``widget`` above the network graph (the claim line)."""
+        self._central_layout.insertWidget(0, widget)
+
     @staticmethod
     def _placeholder(text: str) -> QtWidgets.QLabel:
         label = QtWidgets.QLabel(text)
@@ -174,6 +178,7 @@ class MainWindow(QtWidgets.QMainWindow):
         file_menu.addAction("&Save config as…", self.save_config_dialog, QtGui.QKeySequence.Save)
         file_menu.addAction("Open session…", lambda: self.sessions and self.sessions.open_dialog())
         file_menu.addAction("Save session as…", lambda: self.sessions and self.sessions.save_dialog())
+        file_menu.addAction("Open &data…", self.open_data_dialog)
         self.export_menu = file_menu.addMenu("&Export PNG")
         self._add_export_action("Whole window", self)
         self._add_export_action("Network graph", None)
@@ -261,6 +266,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.landscape = NetworkSurfaceView(config)
         self.add_view_tab("Zig-zag", self.zigzag)
         self.add_view_tab("Landscape", self.landscape)
+        from gui.views.conv_panel import ConvPanel
+        self.add_view_tab("Kernels", ConvPanel())
         self._view_docks["Gradients"].raise_()
         self._install_graph()
 
@@ -284,6 +291,8 @@ class MainWindow(QtWidgets.QMainWindow):
             # the most room; the view docks get about 40% (or their minimum)
             self.resizeDocks([self._view_docks["Gradients"]], [int(self.width() * 0.4)], Qt.Horizontal)
         self.runner.set_steps_per_frame(self.transport.steps_per_frame)
+        from gui.presenter import install_presenter
+        install_presenter(self)   # keys (gui/actions.py), the claim line, presenter mode
         self.set_theme(self._theme)
         if preset and not self.controls.choose_preset(preset):
             self.show_error(f"unknown preset '{preset}'")
@@ -381,8 +390,32 @@ class MainWindow(QtWidgets.QMainWindow):
             self._file_error_dialog("Cannot open config", str(exc))
             return False
         self.controls.set_config(config)
+        from gui.data_open import changed_file_message
+        self.controls.show_error(changed_file_message(config))
+        self._on_config_chosen(config)
+        return True
+
+    def open_data_dialog(self):
+        from gui.data_open import DATA_FILTER
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open data", "", DATA_FILTER)
+        if path:
+            self.open_data(path)
+
+    def open_data(self, path) -> bool:
+        """Train on a CSV/NPZ file (gui/data_open.py); a bad file changes nothing and says why."""
+        from engine.config import ConfigError
+        from gui.data_open import config_for_data_file
+        try:
+            config, table = config_for_data_file(self.controls.config, path)
+        except ConfigError as exc:
+            self.show_error(str(exc))
+            self._file_error_dialog("Cannot open data", str(exc))
+            return False
+        self.controls.set_config(config)
         self.controls.show_error("")
         self._on_config_chosen(config)
+        kind = f"{table.n_classes} classes" if table.n_classes else "regression"
+        self.statusBar().showMessage(f"{path}: {len(table.x)} rows, {table.x.shape[1]} features, {kind}", ERROR_MS)
         return True
 
     def save_config_dialog(self):

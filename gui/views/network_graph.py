@@ -24,6 +24,7 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from gui import colors
 from gui.frames import EDGE_LIMIT, EXACT_LIMIT, SAMPLE_FACTOR, sample_plan  # noqa: F401
+from gui.textscale import policy_pt
 from gui.widgets import font
 
 MODES = {
@@ -46,9 +47,15 @@ _FRAGMENT_FIELDS = 10     # a QPainter.PixmapFragment is ten doubles
 _FIT_MARGIN_PX = 8        # space around the network when fitted (beyond node and marker radius)
 
 
-def layer_names(n_columns: int) -> list[str]:
-    """``["input", "h1", ..., "output"]`` for a network drawn with ``n_columns`` columns."""
-    return ["input"] + [f"h{k}" for k in range(1, n_columns - 1)] + ["output"]
+def layer_names(n_columns: int, kinds: tuple[str, ...] = ()) -> list[str]:
+    """``["input", "h1", ..., "output"]`` for a network drawn with ``n_columns`` columns; with
+    per-weight-layer ``kinds`` ("conv"/"dense") conv columns are ``conv1, conv2, ...``."""
+    n_conv = sum(1 for k in kinds if k == "conv")
+    hidden = [f"conv{k}" if k <= n_conv else f"h{k - n_conv}" for k in range(1, n_columns - 1)]
+    return ["input"] + hidden + ["output"]
+
+
+ARC_SHARE = 0.16   # height of the tallest skip arc, as a share of the network's height
 
 
 class GraphGeometry:
@@ -372,7 +379,10 @@ class NodeItem(pg.GraphicsObject):
 
 
 def _font(pt: int, bold: bool = False) -> QtGui.QFont:
-    return font(pt, bold)
+    """A font of ``pt`` points under the app's text scale and floor (gui.textscale)."""
+    f = font(pt, bold)
+    f.setPointSizeF(policy_pt(pt))
+    return f
 
 
 class NetworkGraphView(QtWidgets.QWidget):
@@ -415,6 +425,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._node_px = 20.0
         self._label_pt = LABEL_PT
         self._label_stride = 1
+        self._stagger = False      # labels alternate between two rows, so every layer keeps its name
         self._norms: np.ndarray = np.zeros(0)
         self._norms_estimated = False
         self._auto_fit = True
@@ -507,6 +518,9 @@ class NetworkGraphView(QtWidgets.QWidget):
                                               label="|dL/dw|", font_pt=SMALL_PT - 2)
         self.graphics.addItem(self.color_bar, row=0, col=1)
         self.column_labels: list[pg.TextItem] = []
+        self.skip_arcs: list[pg.PlotCurveItem] = []   # residual skips, drawn over the top
+        self._skips: tuple = ()
+        self._kinds: tuple = ()
         self.vb.sigResized.connect(self._on_resized)
         self.vb.sigRangeChanged.connect(self._update_node_size)
         self.vb.sigRangeChangedManually.connect(self._on_user_range)
@@ -554,6 +568,17 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._make_pens()
         self._refresh()
 
+    def set_text_policy(self, scale: float, floor_px: int) -> None:
+        """Text zoom / presenter floor changed: re-lay the layer labels at the new size."""
+        if getattr(self, "_text_policy", None) == (scale, floor_px):
+            return
+        self._text_policy = (scale, floor_px)
+        self._labels_dirty = True
+        for item in self.column_labels:
+            item._html = None
+        if self._geometry is not None:
+            self._fit()
+
     def set_theme(self, name: str) -> None:
         """``"dark"`` or ``"light"``: background, text, colour map and markers."""
         self._palette = colors.theme(name)
@@ -583,6 +608,8 @@ class NetworkGraphView(QtWidgets.QWidget):
                              QtGui.QColor(pal["node_outline"]), 1.5)
         for item in self.column_labels:
             item._html = None
+        if hasattr(self, "skip_arcs"):
+            self._draw_skips()
         self._make_pens()
         self._update_legend()
         self._refresh()
@@ -592,9 +619,49 @@ class NetworkGraphView(QtWidgets.QWidget):
         weights = snapshot.weights
         sizes = tuple([weights[0].shape[0]] + [w.shape[1] for w in weights])
         self._snapshot = snapshot
-        if self._geometry is None or self._geometry.sizes != sizes:
+        rebuilt = self._geometry is None or self._geometry.sizes != sizes
+        if rebuilt:
             self._set_geometry(GraphGeometry(sizes))
+        kinds, skips = tuple(getattr(snapshot, "layer_kinds", ())), tuple(getattr(snapshot, "skips", ()))
+        if rebuilt or kinds != self._kinds or skips != self._skips:
+            self._kinds, self._skips = kinds, skips
+            self._geometry.names = layer_names(len(sizes), kinds)
+            for item in self.column_labels:
+                item._html = None
+            self._fit() if self._auto_fit else None
+            self._draw_skips()
         self._refresh()
+
+    def _arc_height(self) -> float:
+        g = self._geometry
+        if not self._skips or g is None:
+            return 0.0
+        lo, hi = g.y_extent
+        return ARC_SHARE * max(hi - lo, g.spacing * 4)
+
+    def _draw_skips(self) -> None:
+        """One arc per residual skip, from the block's input column over to its output column."""
+        for item in self.skip_arcs:
+            self.vb.removeItem(item)
+        self.skip_arcs = []
+        g = self._geometry
+        if g is None or not self._skips:
+            return
+        height = self._arc_height()
+        longest = max(b - a for a, b in self._skips)
+        t = np.linspace(0.0, 1.0, 48)
+        pen = pg.mkPen(self._palette["skip"], width=4)
+        for a, b in self._skips:
+            if not (0 <= a < b < len(g.sizes)):
+                continue
+            xs = g.x[a] + (g.x[b] - g.x[a]) * t
+            base = max(g.ys[c][0] for c in range(a, b + 1)) + g.spacing * 0.8   # over the columns it spans
+            ys = base + height * (0.55 + 0.45 * (b - a) / longest) * np.sin(np.pi * t)
+            arc = pg.PlotCurveItem(xs, ys, pen=pen, antialias=True)
+            arc.setZValue(5)
+            arc.setToolTip(f"skip: {g.names[a]} is added to {g.names[b]} (h <- h + F(h))")
+            self.vb.addItem(arc, ignoreBounds=True)
+            self.skip_arcs.append(arc)
 
     def snapshot(self):
         return self._snapshot
@@ -697,6 +764,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self.column_labels = []
         for c in range(len(geometry.sizes)):
             text = pg.TextItem(anchor=(0.5, 0))
+            text.gfl_self_scaled = True      # sizes come from _font / policy_pt, not the text scaler
             text.setFont(_font(LABEL_PT))
             text._html = None
             self.vb.addItem(text, ignoreBounds=True)
@@ -716,9 +784,11 @@ class NetworkGraphView(QtWidgets.QWidget):
     def _choose_labels(self, column_px: float) -> None:
         """Label size and which columns get one (every ``stride``-th) for this column pitch."""
         pt = int(np.clip(column_px / 5.0, MIN_LABEL_PT, LABEL_PT))
-        stride = max(1, int(math.ceil(self._label_width_px(pt) / max(column_px, 1.0))))
-        if (pt, stride) != (self._label_pt, self._label_stride) or self._labels_dirty:
-            self._label_pt, self._label_stride = pt, stride
+        need = self._label_width_px(pt)
+        stagger = need > column_px
+        stride = max(1, int(math.ceil(need / (max(column_px, 1.0) * (2 if stagger else 1)))))
+        if (pt, stride, stagger) != (self._label_pt, self._label_stride, self._stagger) or self._labels_dirty:
+            self._label_pt, self._label_stride, self._stagger = pt, stride, stagger
             self._labels_dirty = False
             width = self._label_width_px(pt)
             for item in self.column_labels:
@@ -748,17 +818,18 @@ class NetworkGraphView(QtWidgets.QWidget):
         marker_r = (NODE_MAX_PX + 12) / 2          # the saturated marker is the widest
         mx = min(max(marker_r, label_w / 2), width / 4) + _FIT_MARGIN_PX
         top = marker_r + _FIT_MARGIN_PX
-        bottom = marker_r + label_h + _FIT_MARGIN_PX
+        bottom = marker_r + label_h * (2 if self._stagger else 1) + _FIT_MARGIN_PX
         span_x = max(n_cols - 1, 1)
         sx = max(width - 2 * mx, 1.0) / span_x
         lo, hi = g.y_extent
-        span_y = max(hi - lo, g.spacing)
+        span_y = max(hi - lo, g.spacing) + (self._arc_height() + g.spacing if self._skips else 0.0)
         sy = max(height - top - bottom, 1.0) / span_y
         x0, x1 = -mx / sx, float(n_cols - 1) + mx / sx
         if n_cols == 1:
             x0, x1 = -0.5, 0.5
         y0, y1 = lo - bottom / sy, lo + span_y + top / sy
-        self._place_labels(lo - marker_r / sy)
+        self._label_row_px = label_h
+        self._place_labels(lo - marker_r / sy, 1.0 / sy)
         self._fitting = True
         try:
             self.vb.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
@@ -766,11 +837,12 @@ class NetworkGraphView(QtWidgets.QWidget):
             self._fitting = False
         self._update_node_size()
 
-    def _place_labels(self, y: float) -> None:
+    def _place_labels(self, y: float, data_per_px: float = 0.0) -> None:
         g = self._geometry
         self._label_y = y
+        drop = getattr(self, "_label_row_px", 0.0) * data_per_px if self._stagger else 0.0
         for c, item in enumerate(self.column_labels):
-            item.setPos(float(g.x[c]), y)
+            item.setPos(float(g.x[c]), y - (drop if c % 2 else 0.0))
             item.setVisible(self._label_visible(c))
 
     def _update_node_size(self, *args) -> None:
@@ -782,7 +854,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         if not self._auto_fit and px_x > 0:   # the user zoomed: labels follow the column pitch
             self._choose_labels(1.0 / px_x)
             lo = g.y_extent[0]
-            self._place_labels(lo - (NODE_MAX_PX + 12) / 2 * px)
+            self._place_labels(lo - (NODE_MAX_PX + 12) / 2 * px, px)
         size = float(np.clip(0.7 * spacing_px, NODE_MIN_PX, NODE_MAX_PX))
         if abs(size - self._node_px) < 0.5 and args:
             return
@@ -945,7 +1017,7 @@ class NetworkGraphView(QtWidgets.QWidget):
             return
         norms = self._norms
         fg, muted = self._palette["foreground"], self._palette["muted"]
-        big, small = self._label_pt, max(self._label_pt - 2, 8)
+        big, small = policy_pt(self._label_pt), policy_pt(max(self._label_pt - 2, 8))
         approx = "≈" if self._norms_estimated else ""
         for c, item in enumerate(self.column_labels):
             if not self._label_visible(c):
@@ -1030,7 +1102,8 @@ class NetworkGraphView(QtWidgets.QWidget):
 
     def _show_node(self, column: int, unit: int, p: QtCore.QPointF) -> None:
         snap, g = self._snapshot, self._geometry
-        lines = [f"{g.names[column]} unit {unit}"]
+        what = "channel" if g.names[column].startswith("conv") else "unit"
+        lines = [f"{g.names[column]} {what} {unit}"]
         if 1 <= column <= len(snap.unit_activation):
             k = column - 1
             lines.append(f"mean |h| = {colors.sci(float(snap.unit_activation[k][unit]), 3)}")
@@ -1043,6 +1116,23 @@ class NetworkGraphView(QtWidgets.QWidget):
 
     def _show_edge(self, layer: int, i: int, j: int, p: QtCore.QPointF) -> None:
         snap, g = self._snapshot, self._geometry
+        kinds = self._kinds
+        if layer < len(kinds) and kinds[layer] == "conv":
+            text = (f"{g.names[layer]} channel {i} → {g.names[layer + 1]} channel {j}  (kernel W{layer + 1}[{j}, {i}])\n"
+                    f"‖kernel‖ = {colors.sci(float(snap.weights[layer][i, j]), 3)}\n"
+                    f"‖dL/dkernel‖ = {colors.sci(float(snap.edge_grads[layer][i, j]), 3)}\n"
+                    f"‖Δkernel‖ = {colors.sci(float(snap.edge_updates[layer][i, j]), 3)}")
+            self._place_hover(text, p, p)
+            self.sigEdgeHovered.emit(layer, i, j)
+            return
+        if layer > 0 and layer - 1 < len(kinds) and kinds[layer - 1] == "conv":
+            text = (f"{g.names[layer]} channel {i} (all positions) → {g.names[layer + 1]} unit {j}\n"
+                    f"‖w‖ = {colors.sci(float(snap.weights[layer][i, j]), 3)}\n"
+                    f"‖dL/dw‖ = {colors.sci(float(snap.edge_grads[layer][i, j]), 3)}\n"
+                    f"‖Δw‖ = {colors.sci(float(snap.edge_updates[layer][i, j]), 3)}")
+            self._place_hover(text, p, p)
+            self.sigEdgeHovered.emit(layer, i, j)
+            return
         text = (f"{g.names[layer]} unit {i} → {g.names[layer + 1]} unit {j}  (W{layer + 1}[{i}, {j}])\n"
                 f"w = {colors.sci(float(snap.weights[layer][i, j]), 3)}\n"
                 f"|dL/dw| = {colors.sci(float(snap.edge_grads[layer][i, j]), 3)}\n"

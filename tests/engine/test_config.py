@@ -50,6 +50,13 @@ BAD_VALUES = [
     ("dtype", "float16", "float32"),
     ("steps", -1, ">= 0"),
     ("every", 0, ">= 1"),
+    # residual, convolutional and file-data fields (issue 11)
+    ("residual", 1, "true | false"), ("residual_every", 0, "1 to 50"),
+    ("arch", "rnn", "cnn"), ("channels", (8, 0), "1 to 256"), ("channels", (), "one per conv layer"),
+    ("kernel_size", 0, "1 to 15"), ("stride", 5, "1 to 4"), ("padding", 3, "kernel_size - 1"),
+    ("pool", "min", "max"), ("pool_every", 0, "1 to 50"),
+    ("data_file", 3, ".csv"), ("target_column", 1.5, "column name"), ("task", "ranking", "regression"),
+    ("standardize", "yes", "true | false"), ("data_sha256", 1, "SHA-256"),
 ]
 
 
