@@ -527,6 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
         register = None
     if register is not None:
         register(sub)
+    from .check_cli import register as register_check
+    register_check(sub)
     return parser
 
 
