@@ -405,4 +405,7 @@ def install_presenter(window) -> Presenter:
     window._extra_views.append(presenter.bar)   # themed with the rest
     window.controls.sigPresetChosen.connect(presenter.set_preset)
     window.controls.sigConfigChanged.connect(presenter._on_config_changed)
+    if window.graph is not None:   # the graph's markers say "inactive" for ReLU-like units
+        window.controls.sigConfigChanged.connect(lambda c: window.graph.set_activation(c.activation))
+        window.graph.set_activation(window.controls.config.activation)
     return presenter

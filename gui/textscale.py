@@ -122,6 +122,9 @@ class TextScaler(QtCore.QObject):
             f = QtGui.QFont(w.font())
             f.setPixelSize(px)
             w.setFont(f)
+            lines = getattr(w, "gfl_lines", None)   # a fixed-height label keeps its lines whole
+            if lines:
+                w.setFixedHeight(QtGui.QFontMetrics(f).lineSpacing() * lines + 4)
         w.setProperty("gflSetPx", px)
 
     @staticmethod

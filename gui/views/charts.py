@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gui.colors import OKABE_ITO, colormap, sci, theme
+from gui.colors import OKABE_ITO, SERIES, colormap, legible_range, magnitude_text, sci, theme
 from gui.widgets import font
 
 FONT_PT = 14          # projector-legible labels and ticks
@@ -72,6 +72,7 @@ def fixed_label(lines: int = 2, pt: int = FONT_PT, bold: bool = False) -> QtWidg
     label.setFont(_font(pt, bold))
     label.setWordWrap(True)
     label.setFixedHeight(QtGui.QFontMetrics(label.font()).lineSpacing() * lines + 4)
+    label.gfl_lines = lines   # gui.textscale keeps the height in step with the font
     return label
 
 
@@ -80,7 +81,7 @@ def depth_colors(n: int, theme_name: str) -> list[QtGui.QColor]:
 
     The map's end that would vanish into the background is left out.
     """
-    lo, hi = (0.15, 1.0) if theme_name == "dark" else (0.0, 0.85)
+    lo, hi = legible_range("viridis", theme(theme_name)["background"], 3.0)
     cmap = colormap("viridis")
     positions = np.linspace(lo, hi, n) if n > 1 else np.array([0.5 * (lo + hi)])
     return [cmap.map(float(p), mode="qcolor") for p in positions]
@@ -356,8 +357,12 @@ class GradientFlowBars(ChartBase):
         self.restyle()
 
     def restyle(self):
-        self.grad_bars.setOpts(brush=pg.mkBrush(OKABE_ITO["sky_blue"]), pen=pg.mkPen(None))
-        self.signal_bars.setOpts(brush=pg.mkBrush(OKABE_ITO["orange"]), pen=pg.mkPen(None))
+        a, b = SERIES[self._theme]
+        self.grad_bars.setOpts(brush=pg.mkBrush(a), pen=pg.mkPen(None))
+        self.signal_bars.setOpts(brush=pg.mkBrush(b), pen=pg.mkPen(None))
+        self.plot.getPlotItem().setTitle(
+            f"Now: <span style='color:{a}'>‖∂L/∂W‖</span> · <span style='color:{b}'>‖∂L/∂a‖</span>",
+            size=f"{FONT_PT + 2}pt", color=self._palette()["foreground"])
 
     def clear(self):
         self._snapshot = None
@@ -384,9 +389,46 @@ class GradientFlowBars(ChartBase):
         self.plot.setXRange(0.4, len(g) + 0.6, padding=0)
         if finite.size:
             self.plot.setYRange(base, math.ceil(finite.max()) + 0.2, padding=0)
-        ratio = s.grad_ratio
-        self.ratio_label.setText(f"first / last layer gradient: {sci(ratio)}"
-                                 + ("  — vanishing" if ratio < 1e-2 else "  — exploding" if ratio > 1e2 else ""))
+        self.ratio_label.setText(headline(s))
+
+
+def _number(v: float, percent: bool = False) -> str:
+    if not math.isfinite(v):
+        return "not finite" if math.isnan(v) else "overflow"
+    return f"{100 * v:.1f}%" if percent else f"{v:.4g}"
+
+
+def loss_accuracy_text(s) -> str:
+    """Train and test loss with the accuracies beside them (accuracy explains a climbing test loss)."""
+    text = f"loss: train {_number(s.loss)} · test {_number(s.test_loss)}"
+    if math.isfinite(s.accuracy) or math.isfinite(s.test_accuracy):
+        text += f"<br>accuracy: train {_number(s.accuracy, True)} · test {_number(s.test_accuracy, True)}"
+    return text
+
+
+def norm_ratio(first: float, last: float) -> tuple[float | None, str]:
+    """first / last as (value or None, text): zero and underflow read "< 1e-38", never "nan"."""
+    first, last = float(first), float(last)
+    if not (math.isfinite(first) and math.isfinite(last)):
+        return None, "not finite (diverged)"
+    if last == 0:
+        return None, "undefined (last layer < 1e-38)" if first > 0 else "both layers < 1e-38"
+    if first == 0:
+        return 0.0, "< 1e-38"
+    r = first / last
+    return r, magnitude_text(r)
+
+
+def headline(s) -> str:
+    """The Gradients tab's headline: it follows the back-propagated signal ‖∂L/∂a‖ (where a vanishing
+    or exploding gradient happens), with the weight-gradient ratio beside it."""
+    r, text = norm_ratio(s.signal_norms[0], s.signal_norms[-1])
+    verdict = ""
+    if r is not None:
+        verdict = "  — vanishing" if r < 1e-2 else "  — exploding" if r > 1e2 else ""
+    _, weights = norm_ratio(s.grad_norms[0], s.grad_norms[-1])
+    return (f"first / last back-propagated ‖∂L/∂a‖: {text}{verdict}"
+            f"<br><span style='font-weight:normal'>weight gradients ‖∂L/∂W‖ first / last: {weights}</span>")
 
 
 def _sample(a: np.ndarray) -> np.ndarray:
@@ -508,13 +550,20 @@ class LossChart(ChartBase):
         self.train_curve = self.plot.plot(connect="finite")
         self.test_curve = self.plot.plot(connect="finite", symbol="o", symbolSize=7)
         layout.addWidget(self.plot)
+        self.numbers = fixed_label(lines=2, pt=FONT_PT + 2, bold=True)   # loss and accuracy, as numbers
+        self.numbers.setObjectName("lossNumbers")
+        layout.addWidget(self.numbers)
+        self._last = None
         self.clear()
         self.restyle()
 
     def restyle(self):
-        self.train_curve.setPen(pg.mkPen(OKABE_ITO["sky_blue"], width=LINE_W))
-        self.train_raw.setPen(pg.mkPen(blend(OKABE_ITO["sky_blue"], self._palette()["background"]), width=1))
-        test = OKABE_ITO["orange"]
+        train, test = SERIES[self._theme]
+        self.train_curve.setPen(pg.mkPen(train, width=LINE_W))
+        self.train_raw.setPen(pg.mkPen(blend(train, self._palette()["background"], 0.6), width=1))
+        self.plot.getPlotItem().setTitle(
+            f"Loss: <span style='color:{train}'>train</span> · <span style='color:{test}'>test</span>",
+            size=f"{FONT_PT + 2}pt", color=self._palette()["foreground"])
         self.test_curve.setPen(pg.mkPen(test, width=LINE_W, style=QtCore.Qt.DashLine))
         self.test_curve.setSymbolBrush(pg.mkBrush(test))
         self.test_curve.setSymbolPen(pg.mkPen(test))
@@ -525,8 +574,11 @@ class LossChart(ChartBase):
         self.train_raw.setData([], [])
         self.train_curve.setData([], [])
         self.test_curve.setData([], [])
+        self._last = None
+        self.numbers.setText("")
 
     def ingest(self, snapshot):
+        self._last = snapshot
         steps, losses = _history_columns(snapshot, "history_loss", [snapshot.loss])
         new = steps > self._train.last_step
         if np.any(new):
@@ -545,6 +597,8 @@ class LossChart(ChartBase):
         set_view_range(self.plot, steps, np.concatenate([logs[:, 0], test_logs]))
         s = self._test
         self.test_curve.setData(s.steps[: s.n], log10_or_nan(s.values[: s.n, 0]))
+        if self._last is not None:
+            self.numbers.setText(loss_accuracy_text(self._last))
 
 
 class DecisionBoundaryView(ChartBase):
