@@ -135,6 +135,9 @@ class Presenter(QtCore.QObject):
         self.preset = preset
         self.stage = 0
         self._snapshot = None
+        docks = getattr(self.window, "_view_docks", {})
+        if preset is not None and "neuron" in preset.extra and "Zig-zag" in docks:
+            docks["Zig-zag"].raise_()   # the zig-zag preset's lesson is in that tab
         if preset is not None and preset.stages:
             self._apply_stage()
             return
