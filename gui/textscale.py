@@ -150,7 +150,7 @@ class TextScaler(QtCore.QObject):
                     key = "gflBaseWidth"
                     if getattr(item, key, None) is None:
                         setattr(item, key, item.fixedWidth)
-                    item.setWidth(int(getattr(item, key) * max(ratio, 1.0)))
+                    item.setWidth(int(getattr(item, key) * ratio))
             item.setData(SET_KEY, px)
             style = dict(item.labelStyle or {})
             label_base = getattr(item, "gflLabelBase", None)

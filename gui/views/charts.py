@@ -87,6 +87,13 @@ def depth_colors(n: int, theme_name: str) -> list[QtGui.QColor]:
     return [cmap.map(float(p), mode="qcolor") for p in positions]
 
 
+def left_axis_width(tick_font: QtGui.QFont, label_font: QtGui.QFont | None = None) -> int:
+    """Room for the widest tick ("10⁻¹⁰") and the rotated axis title beside it: titles never overlap ticks."""
+    ticks = QtGui.QFontMetrics(tick_font).horizontalAdvance("−10⁻¹⁰")
+    title = QtGui.QFontMetrics(label_font or tick_font).height()
+    return int(ticks + title + 22)
+
+
 def layer_name(i: int, n: int) -> str:
     side = " (input)" if i == 0 else (" (output)" if i == n - 1 else "")
     return f"W{i + 1}{side}"
@@ -127,7 +134,7 @@ class ChartBase(QtWidgets.QWidget):
             axis.enableAutoSIPrefix(False)  # a log axis would read "loss (x0.001)" and 5·10²
             axis.setStyle(tickFont=_font(), tickTextOffset=6)
             axis.label.setFont(_font())
-        item.getAxis("left").setWidth(int(FONT_PT * 4.5))
+        item.getAxis("left").setWidth(left_axis_width(_font()))
         item.setLabel("bottom", xlabel)
         item.setLabel("left", ylabel)
         if log_y:

@@ -37,6 +37,7 @@ EXACT_LIMIT = 1_000_000   # up to this many edges, the strongest are chosen amon
 SAMPLE_FACTOR = 10        # above EXACT_LIMIT: candidates per drawn edge, a fixed random sample per layer
 N_BINS = 64               # colour bins: one drawLines call each
 N_NODE_LEVELS = 32        # node fill levels: one drawPixmapFragments call each
+MAX_LABEL_ROWS = 3
 RELU_LIKE = ("relu", "leaky_relu", "prelu", "noisy_relu")   # a small derivative here means "off", not saturated
 SATURATED_SHARE = 0.5     # a unit is marked saturated when saturated for more than this share of the batch
 LABEL_PT = 20             # projector-legible text sizes (layer names, title)
@@ -745,8 +746,10 @@ class NetworkGraphView(QtWidgets.QWidget):
         """Label size and which columns get one (every ``stride``-th) for this column pitch."""
         pt = int(np.clip(column_px / 5.0, MIN_LABEL_PT, LABEL_PT))
         need = self._label_width_px(pt)
-        stagger = need > column_px
-        stride = max(1, int(math.ceil(need / (max(column_px, 1.0) * (2 if stagger else 1)))))
+        # labels alternate over up to MAX_LABEL_ROWS rows, so every layer keeps its name
+        rows = int(min(MAX_LABEL_ROWS, max(1, math.ceil(need / max(column_px, 1.0)))))
+        stagger = rows if rows > 1 else False
+        stride = max(1, int(math.ceil(need / (max(column_px, 1.0) * rows))))
         if (pt, stride, stagger) != (self._label_pt, self._label_stride, self._stagger) or self._labels_dirty:
             self._label_pt, self._label_stride, self._stagger = pt, stride, stagger
             self._labels_dirty = False
@@ -778,7 +781,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         marker_r = (NODE_MAX_PX + 12) / 2          # the saturated marker is the widest
         mx = min(max(marker_r, label_w / 2), width / 4) + _FIT_MARGIN_PX
         top = marker_r + _FIT_MARGIN_PX
-        bottom = marker_r + label_h * (2 if self._stagger else 1) + _FIT_MARGIN_PX
+        bottom = marker_r + label_h * (self._stagger or 1) + _FIT_MARGIN_PX
         span_x = max(n_cols - 1, 1)
         sx = max(width - 2 * mx, 1.0) / span_x
         lo, hi = g.y_extent
@@ -800,9 +803,10 @@ class NetworkGraphView(QtWidgets.QWidget):
     def _place_labels(self, y: float, data_per_px: float = 0.0) -> None:
         g = self._geometry
         self._label_y = y
-        drop = getattr(self, "_label_row_px", 0.0) * data_per_px if self._stagger else 0.0
+        rows = self._stagger or 1
+        drop = getattr(self, "_label_row_px", 0.0) * data_per_px
         for c, item in enumerate(self.column_labels):
-            item.setPos(float(g.x[c]), y - (drop if c % 2 else 0.0))
+            item.setPos(float(g.x[c]), y - drop * (c % rows))
             item.setVisible(self._label_visible(c))
 
     def _update_node_size(self, *args) -> None:

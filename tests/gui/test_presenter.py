@@ -69,8 +69,14 @@ def test_presenter_mode_is_fullscreen_large_type_and_restores(qtbot, window):
         small += [(d, px) for d, px in text_sizes(window) if px < 20]
     assert not small, small[:10]
     # every hidden layer has its name on screen
-    labels = [item for item in window.graph.column_labels if item.isVisible()]
-    assert len(labels) == len(window.graph.column_labels)
+    for name in ("dead-relu", "init-he"):          # 6 and 16 hidden layers
+        window.controls.choose_preset(name)
+        wait_frames(qtbot, window)
+        qtbot.wait(200)
+        window.graph._fit()
+        labels = window.graph.column_labels
+        assert len(labels) == load_preset(name).config.depth + 2
+        assert all(item.isVisible() for item in labels), name
     qtbot.keyClick(window.graph, Qt.Key_Escape)
     assert not p.active and window.controls_dock.isVisible() and not window.isFullScreen()
     assert p.claim_px() < 40
