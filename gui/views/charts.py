@@ -311,14 +311,16 @@ class GradientHistoryChart(ChartBase):
             raw.setClipToView(True)
             self._raw.append(raw)
         for i in range(L):
-            self._curves.append(self.plot.plot(connect="finite", name=layer_name(i, L) if L <= 10 else None))
+            self._curves.append(self.plot.plot(connect="finite"))
+        self.legend.setVisible(False)   # the legend is the line below the plot: complete, never on the data
         self.restyle()
-        self.legend.setVisible(L <= 10)
-        self.note.setText("thick: mean over recent steps; faint: every step"
-                          + (f" · {L} layers: dark = input side, light = output side" if L > 10 else ""))
 
     def restyle(self):
         colors = depth_colors(len(self._curves), self._theme)
+        if self._curves:
+            swatches = " ".join(f"<span style='color:{c.name()}'>■</span>{i + 1}" for i, c in enumerate(colors))
+            self.note.setText(f"weight layer (input → output): {swatches}<br>"
+                              "thick: mean over recent steps; faint: every step")
         for curve, raw, color in zip(self._curves, self._raw, colors):
             curve.setPen(pg.mkPen(color, width=LINE_W))
             raw.setPen(pg.mkPen(blend(color, self._palette()["background"]), width=1))

@@ -123,3 +123,16 @@ def test_play_stops_at_the_claims_step(qtbot, window):
                     timeout=10_000)
     window.transport.play_action.trigger()   # Play again goes on past the claim
     qtbot.waitUntil(lambda: bool(shown) and shown[-1] > 10, timeout=10_000)
+
+
+def test_past_the_claims_step_the_mark_is_the_one_at_that_step():
+    from engine.claims import Verdict
+    from gui.presenter import verdict_html
+    at0 = Verdict("signal shrinks", "signal_ratio", "<", 4e-4, 1e-3, True, step=0, at_step=0)
+    now = Verdict("signal shrinks", "signal_ratio", "<", 3e-3, 1e-3, False, step=151, at_step=0)
+    head, value = verdict_html(now, at0)
+    assert "✓" in head and "✗" not in head
+    assert "at the claim's step 0" in value and "now, at step 151" in value and "✗" in value
+    before = Verdict("t", "loss", "<", 0.9, 0.5, False, step=10, at_step=300)
+    head, value = verdict_html(before, Verdict("t", "loss", "<", 0.4, 0.5, True, step=300, at_step=300))
+    assert "✗" in head and "stated for step 300" in value and "headless check" in value
