@@ -454,7 +454,17 @@ def make_palette(name: str) -> QtGui.QPalette:
                         (P.HighlightedText, QtGui.QColor("#000000" if name == "dark" else "#FFFFFF")),
                         (P.PlaceholderText, QtGui.QColor(t["muted"])), (P.Link, accent)):
         palette.setColor(role, color)
+    # frames of check boxes, spin boxes and buttons: Fusion draws them from these roles
+    for role, share in ((P.Light, 0.9), (P.Midlight, 0.75), (P.Mid, 0.6), (P.Dark, 0.5), (P.Shadow, 0.3)):
+        palette.setColor(role, _mix(t["muted"], t["background"], share))
     palette.setColor(P.Disabled, P.WindowText, QtGui.QColor(t["muted"]))
     palette.setColor(P.Disabled, P.Text, QtGui.QColor(t["muted"]))
     palette.setColor(P.Disabled, P.ButtonText, QtGui.QColor(t["muted"]))
     return palette
+
+
+def _mix(a: str, b: str, share: float) -> QtGui.QColor:
+    """``share`` of colour ``a`` over ``b``."""
+    ca, cb = QtGui.QColor(a), QtGui.QColor(b)
+    return QtGui.QColor.fromRgbF(*(share * x + (1 - share) * y for x, y in
+                                   ((ca.redF(), cb.redF()), (ca.greenF(), cb.greenF()), (ca.blueF(), cb.blueF()))))

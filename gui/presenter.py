@@ -430,6 +430,8 @@ def install_presenter(window) -> Presenter:
     window.actions_hub = hub
     hub.build_menus({"View": window.view_menu})
     window._extra_views.append(presenter.bar)   # themed with the rest
+    from gui.icons import TransportTheme
+    window._extra_views.append(TransportTheme(window.transport))   # icons in the theme's text colour
     window.controls.sigPresetChosen.connect(presenter.set_preset)
     window.controls.sigConfigChanged.connect(presenter._on_config_changed)
     if window.graph is not None:   # the graph's markers say "inactive" for ReLU-like units

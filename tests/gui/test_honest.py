@@ -96,3 +96,14 @@ def test_the_same_colour_meaning_in_both_themes():
     dark, light = colors.lut(colors.edge_colormap("dark"), 8), colors.lut(colors.edge_colormap("light"), 8)
     np.testing.assert_array_equal(dark[0], light[0])            # weak: the same dark purple
     assert light[-1, 1] > light[-1, 0] and dark[-1, 1] > dark[-1, 2]   # strong: green-yellow in both
+
+
+@pytest.mark.parametrize("name", ["dark", "light"])
+def test_transport_icons_are_visible_on_the_theme(qtbot, name):
+    from gui.icons import transport_icon
+    t = colors.theme(name)
+    for kind in ("play", "pause", "step", "reset"):
+        img = transport_icon(kind, t["foreground"]).pixmap(32, 32).toImage()
+        opaque = [img.pixelColor(x, y) for x in range(32) for y in range(32) if img.pixelColor(x, y).alpha() > 250]
+        assert len(opaque) > 60, kind
+        assert colors.contrast(opaque[0].name(), t["panel"]) >= 3.0
