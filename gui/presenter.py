@@ -156,6 +156,7 @@ class Presenter(QtCore.QObject):
         docks = getattr(self.window, "_view_docks", {})
         if preset is not None and "neuron" in preset.extra and "Zig-zag" in docks:
             docks["Zig-zag"].raise_()   # the zig-zag preset's lesson is in that tab
+            QtCore.QTimer.singleShot(0, docks["Zig-zag"].raise_)   # after the window's own first layout
         if preset is not None and preset.stages:
             self._apply_stage()
             return

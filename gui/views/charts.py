@@ -87,6 +87,26 @@ def depth_colors(n: int, theme_name: str) -> list[QtGui.QColor]:
     return [cmap.map(float(p), mode="qcolor") for p in positions]
 
 
+def log_ticks(lo: float, hi: float, size: float, axis=None) -> list:
+    """Ticks for a log axis (values in log10 units) that never stack: whole decades, thinned to fit
+    the axis length; inside a single decade 1-2-5 steps. NaN/inf ranges give no ticks at all."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return []
+    font_px = 20
+    if axis is not None and axis.style.get("tickFont") is not None:
+        font_px = max(QtGui.QFontInfo(axis.style["tickFont"]).pixelSize(), 8)
+    room = max(1, int(size / (2.2 * font_px)))          # labels at least ~2 lines apart
+    decades = list(range(math.ceil(lo), math.floor(hi) + 1))
+    if len(decades) >= 2:
+        step = max(1, math.ceil(len(decades) / room))
+        return [(float(step), [float(d) for d in decades if d % step == 0])]
+    values = [math.log10(m) + k for k in range(math.floor(lo), math.ceil(hi) + 1) for m in (1, 2, 5)]
+    values = [v for v in values if lo <= v <= hi]
+    if len(values) > room:
+        values = [v for v in values if abs(v - round(v)) < 1e-9] or values[:1]
+    return [(None, values)]
+
+
 def left_axis_width(tick_font: QtGui.QFont, label_font: QtGui.QFont | None = None) -> int:
     """Room for the widest tick ("10⁻¹⁰") and the rotated axis title beside it: titles never overlap ticks."""
     ticks = QtGui.QFontMetrics(tick_font).horizontalAdvance("−10⁻¹⁰")
@@ -138,7 +158,9 @@ class ChartBase(QtWidgets.QWidget):
         item.setLabel("bottom", xlabel)
         item.setLabel("left", ylabel)
         if log_y:
-            item.getAxis("left").setLogMode(True)
+            axis = item.getAxis("left")
+            axis.setLogMode(True)
+            axis.logTickValues = lambda lo, hi, size, std, a=axis: log_ticks(lo, hi, size, a)
         item.setMenuEnabled(True)
         self._plots.append(pw)
         return pw
