@@ -8,6 +8,7 @@ values become NaN and break the line) and the axis labels the ticks as powers of
 from __future__ import annotations
 
 import contextlib
+import html
 import math
 import time
 
@@ -382,6 +383,7 @@ class GradientFlowBars(ChartBase):
         self.plot.addItem(self.grad_bars)
         self.plot.addItem(self.signal_bars)
         self.ratio_label = fixed_label(pt=FONT_PT + 2, bold=True)
+        self.ratio_label.setTextFormat(QtCore.Qt.RichText)   # "< 1e-38" must not switch it to plain text
         layout.addWidget(self.plot)
         layout.addWidget(self.ratio_label)
         self._snapshot = None
@@ -458,8 +460,9 @@ def headline(s) -> str:
     if r is not None:
         verdict = "  — vanishing" if r < 1e-2 else "  — exploding" if r > 1e2 else ""
     _, weights = norm_ratio(s.grad_norms[0], s.grad_norms[-1])
-    return (f"first / last back-propagated ‖∂L/∂a‖: {text}{verdict}"
-            f"<br><span style='font-weight:normal'>weight gradients ‖∂L/∂W‖ first / last: {weights}</span>")
+    return (f"first / last back-propagated ‖∂L/∂a‖: {html.escape(text)}{verdict}"
+            f"<br><span style='font-weight:normal'>weight gradients ‖∂L/∂W‖ first / last: "
+            f"{html.escape(weights)}</span>")
 
 
 def _sample(a: np.ndarray) -> np.ndarray:
@@ -582,6 +585,7 @@ class LossChart(ChartBase):
         self.test_curve = self.plot.plot(connect="finite", symbol="o", symbolSize=7)
         layout.addWidget(self.plot)
         self.numbers = fixed_label(lines=2, pt=FONT_PT + 2, bold=True)   # loss and accuracy, as numbers
+        self.numbers.setTextFormat(QtCore.Qt.RichText)
         self.numbers.setObjectName("lossNumbers")
         layout.addWidget(self.numbers)
         self._last = None

@@ -16,6 +16,7 @@ such a net comes from the sample, and the note under the graph says what is show
 from __future__ import annotations
 
 import math
+from html import escape
 
 import numpy as np
 import pyqtgraph as pg
@@ -991,10 +992,10 @@ class NetworkGraphView(QtWidgets.QWidget):
                     f'font-weight:bold">{name}</span>')
             if c >= 1 and c - 1 < len(norms):
                 html += (f'<br><span style="color:{muted}; font-size:{small}pt">'
-                         f'{approx}{colors.magnitude_text(float(norms[c - 1]))}</span>')
+                         f'{approx}{escape(colors.magnitude_text(float(norms[c - 1])))}</span>')
             stats = self._unit_stats_text(c)
             if stats:
-                html += f'<br><span style="color:{muted}; font-size:{small}pt">{stats}</span>'
+                html += f'<br><span style="color:{muted}; font-size:{small}pt">{escape(stats)}</span>'
             html += "</div>"
             if getattr(item, "_html", None) != html:   # setHtml re-lays out text: skip when unchanged
                 item._html = html

@@ -107,3 +107,17 @@ def test_transport_icons_are_visible_on_the_theme(qtbot, name):
         opaque = [img.pixelColor(x, y) for x in range(32) for y in range(32) if img.pixelColor(x, y).alpha() > 250]
         assert len(opaque) > 60, kind
         assert colors.contrast(opaque[0].name(), t["panel"]) >= 3.0
+
+
+def test_underflow_text_survives_html_labels(qtbot):
+    from gui.views.charts import GradientFlowBars
+    bars = GradientFlowBars()
+    qtbot.addWidget(bars)
+    s = dataclasses.replace(fake_snapshot((2, 4, 4, 1)), grad_norms=np.zeros(3), signal_norms=np.zeros(3))
+    bars.ingest(s)
+    bars.redraw()
+    label = bars.ratio_label
+    assert "both layers &lt; 1e-38" in label.text()
+    doc = colors.QtGui.QTextDocument()
+    doc.setHtml(label.text())
+    assert "<span" not in doc.toPlainText() and "< 1e-38" in doc.toPlainText()
