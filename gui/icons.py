@@ -55,21 +55,23 @@ class TransportTheme:
         t.step_action.setIcon(t.icons["step"])
         t.reset_action.setIcon(t.icons["reset"])
         t._label_play(t.play_action.isChecked())
-        _style_check_boxes(name)
+        _style_check_boxes(t.window(), name)
 
 
-def _style_check_boxes(name: str) -> None:
-    """Check boxes with a frame in the theme's secondary text colour (>= 3:1 on the panel)."""
-    from PySide6 import QtWidgets
+CHECK_BASE = {"dark": "#6B7079", "light": "#7A7F86"}   # >= 3:1 on the panel; the tick keeps >= 4.5:1
+
+
+def _style_check_boxes(window, name: str) -> None:
+    """Check boxes whose box stands out from the panel (Fusion draws it from Base, its frame from
+    Window: both near the panel colour on the dark theme). A palette, not a style sheet: a style sheet
+    would stop QApplication.setFont reaching the widgets (text zoom)."""
+    from PySide6 import QtGui, QtWidgets
 
     from gui.colors import theme
     t = theme(name)
-    app = QtWidgets.QApplication.instance()
-    sheet = (f"QCheckBox::indicator {{ width: 18px; height: 18px; border: 2px solid {t['muted']};"
-             f" border-radius: 3px; background: {t['background']}; }}"
-             f" QCheckBox::indicator:checked {{ background: {t['accent']}; border-color: {t['foreground']}; }}")
-    marker = "/* gfl-check-boxes */"
-    old = app.styleSheet()
-    if marker in old:
-        old = old[: old.index(marker)]
-    app.setStyleSheet(old + marker + sheet)
+    for box in window.findChildren(QtWidgets.QCheckBox):
+        pal = box.palette()
+        pal.setColor(QtGui.QPalette.Base, QtGui.QColor(CHECK_BASE[name]))
+        pal.setColor(QtGui.QPalette.Text, QtGui.QColor("#FFFFFF" if name == "dark" else "#000000"))
+        pal.setColor(QtGui.QPalette.WindowText, QtGui.QColor(t["foreground"]))
+        box.setPalette(pal)

@@ -121,3 +121,11 @@ def test_underflow_text_survives_html_labels(qtbot):
     doc = colors.QtGui.QTextDocument()
     doc.setHtml(label.text())
     assert "<span" not in doc.toPlainText() and "< 1e-38" in doc.toPlainText()
+
+
+@pytest.mark.parametrize("name", ["dark", "light"])
+def test_check_boxes_stand_out_from_the_panel(name):
+    from gui.icons import CHECK_BASE
+    t = colors.theme(name)
+    assert colors.contrast(CHECK_BASE[name], t["panel"]) >= 3.0
+    assert colors.contrast(CHECK_BASE[name], "#FFFFFF" if name == "dark" else "#000000") >= 4.5

@@ -20,6 +20,7 @@ def window(qtbot):
     qtbot.waitExposed(w)
     yield w
     w.actions_hub.detach()
+    w.presenter.scaler.set_policy(scale=1.0, floor_px=0)   # the text policy is app-wide: leave it clean
 
 
 def wait_frames(qtbot, window, n=3):
