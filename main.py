@@ -13,8 +13,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("gui", "--gui"):
         return main_gui(argv[1:])
+    if argv[0].split("=")[0] in GUI_OPTIONS:  # `python main.py --preset X --play`: the app, no `gui` word
+        return main_gui(argv)
     from engine.cli import main as cli_main  # headless: Qt is never imported on this path
     return cli_main(argv)
+
+
+GUI_OPTIONS = ("--preset", "--config", "--theme", "--play", "--quit-after", "--report-startup")
 
 
 def main_gui(argv: list[str] | None = None) -> int:

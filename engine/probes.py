@@ -40,7 +40,8 @@ def unit_statistics(network) -> dict:
     for group in groups:
         d = np.stack([to_numpy(c.d) for c in group])        # (layers, batch, width)
         h = np.stack([to_numpy(c.h) for c in group])
-        unit_dead = ~(d != 0).any(axis=1)                    # zero derivative for the whole batch
+        # zero derivative for the whole batch; a unit whose output is not finite is not "dead"
+        unit_dead = ~(d != 0).any(axis=1) & np.isfinite(h).all(axis=1)
         unit_sat = (np.abs(d) < threshold).mean(axis=1, dtype=np.float64)
         unit_act = np.abs(h).mean(axis=1, dtype=np.float64)
         flat = h.reshape(len(group), -1)

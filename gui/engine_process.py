@@ -30,6 +30,8 @@ GUI -> engine (``EngineProcess.send``):
 ``("set_state", [member state, ...])``  rebuild from the states' configs, then
                         ``Simulation.set_state(state)`` on each member (a new generation).
                         Both answer ``("error", text)`` where the engine has no such method yet.
+``("stop_at", step)``   training from below ``step`` pauses exactly there (a preset's claim step);
+                        None: never. Play goes on past it.
 ``("shutdown",)``       end the process (the pipe closing does the same).
 
 engine -> GUI (``EngineProcess.take_frame`` / ``take_messages``):
@@ -43,6 +45,9 @@ engine -> GUI (``EngineProcess.take_frame`` / ``take_messages``):
                                                  snapshot whose history holds every step since
                                                  the previous frame sent.
 ``("state", generation, [state, ...])``
+``("last_finite", generation, member, snapshot)``  a member diverged inside one chunk: its last
+                                                 finite state (the run replayed to the step before
+                                                 the first non-finite one; runs are deterministic).
 
 Frames are built only when the GUI has credit and at most every ``MIN_FRAME_S``; between frames
 the engine only trains (the Simulation keeps the per-step history until the next snapshot). The
@@ -222,6 +227,7 @@ class _Engine:
         self.last_frame = 0.0
         self.frame_every = MIN_FRAME_S
         self.next_paced = 0.0
+        self.stop_at: int | None = None
         self.alive = True
 
     # ----- messages
@@ -315,11 +321,20 @@ class _Engine:
         configs = [s["config"] if isinstance(s, dict) else s.config for s in states]
         self._build(configs, states)
 
+    def _on_stop_at(self, step):
+        self.stop_at = None if step is None else int(step)
+
     def _on_shutdown(self):
         self.alive = False
 
     # ----- training and frames
     def _train(self, n: int):
+        stop, before = self.stop_at, min(int(getattr(m.sim, "step_count", 0)) for m in self.members)
+        if stop is not None and before < stop:
+            n = min(n, stop - before)
+        else:
+            stop = None
+        was_diverged = [m.diverged for m in self.members]
         try:
             for m in self.members:
                 m.sim.step(n, snapshot=False)
@@ -329,9 +344,28 @@ class _Engine:
             traceback.print_exc()
             return
         self.dirty = True
+        for i, (m, was) in enumerate(zip(self.members, was_diverged)):
+            if m.diverged and not was:
+                self._send_last_finite(i, m)
         if all(m.diverged for m in self.members):
             self._frame(force_boundary=True)    # the diverged state reaches the GUI at once
             self._set_running(False)
+        elif stop is not None and before + n >= stop:
+            self._frame(force_boundary=True)    # the claim's step, on screen as it is
+            self._set_running(False)
+
+    def _send_last_finite(self, index: int, member: _Member):
+        """Replay a member that just diverged to the step before its first non-finite one."""
+        k = int(getattr(member.sim, "diverged_at", -1))
+        if k < 1:
+            return
+        try:
+            sim = self.factory(member.config)
+            snap = sim.step(k - 1) if k > 1 else sim.snapshot()
+        except Exception:  # a courtesy: the diverged run is still shown
+            return
+        if not getattr(snap, "diverged", False):
+            self.send("last_finite", self.generation, index, compact_snapshot(snap))
 
     def _tick(self):
         """One round of training at the chosen speed."""

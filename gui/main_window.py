@@ -7,6 +7,7 @@ to the visible views; the status bar shows the real rate (steps per wall-clock s
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -46,6 +47,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_step = 0
         self.frames_shown = 0
         self._closed = False
+        from gui.honest import DivergenceKeeper
+        self._honest = DivergenceKeeper()
         self._view_docks: dict[str, QtWidgets.QDockWidget] = {}
         self._extra_views: list[QtWidgets.QWidget] = []
         self._build_central()
@@ -457,7 +460,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _show_frame(self, frame):
         """Hand a frame to every view (they draw into their scenes; painting follows)."""
-        snapshot = frame.snapshot
+        # a diverged run keeps showing its last finite state (gui/honest.py)
+        replayed = None
+        if frame.snapshot.diverged and hasattr(self.runner, "last_finite_snapshot"):
+            replayed = self.runner.last_finite_snapshot(frame.generation)
+        snapshot, divergence = self._honest.filter(frame.generation, frame.snapshot, replayed)
+        if snapshot is not frame.snapshot:
+            frame = dataclasses.replace(frame, snapshot=snapshot)
         if frame.generation != self._generation:
             self._generation = frame.generation
             self._data = frame.data
@@ -477,7 +486,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.rate.add(snapshot.step)
         self._update_status(frame)
         if snapshot.diverged and self._diverged_at is None:
-            self._show_banner(snapshot.diverged_at if snapshot.diverged_at >= 0 else snapshot.step)
+            self._show_banner(snapshot.diverged_at if snapshot.diverged_at >= 0 else snapshot.step, divergence)
         self.sigFrameShown.emit(snapshot)
 
     def _update_status(self, frame):
@@ -498,9 +507,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _update_rate(self):
         self.status_labels["speed"].setText(f"{self.displayed_rate():,.0f} steps/s")
 
-    def _show_banner(self, step: int):
+    def _show_banner(self, step: int, divergence=None):
         self._diverged_at = step
-        self.banner.setText(f"Diverged at step {step:,}: loss became NaN/Inf — training paused. "
+        self.banner.setText(divergence.banner() if divergence is not None else
+                            f"Diverged at step {step:,}: loss became NaN/Inf — training paused. "
                             "Lower the learning rate or change the init, then Reset.")
         self.banner.show()
         self.transport.set_running(False)
@@ -572,7 +582,17 @@ def make_palette(name: str) -> QtGui.QPalette:
                         (P.HighlightedText, QtGui.QColor("#000000" if name == "dark" else "#FFFFFF")),
                         (P.PlaceholderText, QtGui.QColor(t["muted"])), (P.Link, accent)):
         palette.setColor(role, color)
+    # frames of check boxes, spin boxes and buttons: Fusion draws them from these roles
+    for role, share in ((P.Light, 0.9), (P.Midlight, 0.75), (P.Mid, 0.6), (P.Dark, 0.5), (P.Shadow, 0.3)):
+        palette.setColor(role, _mix(t["muted"], t["background"], share))
     palette.setColor(P.Disabled, P.WindowText, QtGui.QColor(t["muted"]))
     palette.setColor(P.Disabled, P.Text, QtGui.QColor(t["muted"]))
     palette.setColor(P.Disabled, P.ButtonText, QtGui.QColor(t["muted"]))
     return palette
+
+
+def _mix(a: str, b: str, share: float) -> QtGui.QColor:
+    """``share`` of colour ``a`` over ``b``."""
+    ca, cb = QtGui.QColor(a), QtGui.QColor(b)
+    return QtGui.QColor.fromRgbF(*(share * x + (1 - share) * y for x, y in
+                                   ((ca.redF(), cb.redF()), (ca.greenF(), cb.greenF()), (ca.blueF(), cb.blueF()))))

@@ -42,6 +42,8 @@ class SimulationRunner(QObject):
         self._requested: list = []       # the last configs sent (Restart sends them again)
         self._steps_per_frame = 0
         self._want_boundary = True
+        self._stop_at = None
+        self._last_finite: dict = {}     # (generation, member) -> the last finite snapshot of a diverged run
         self._died = False
         self._poll = QtCore.QTimer(self)
         self._poll.setInterval(POLL_MS)
@@ -91,6 +93,18 @@ class SimulationRunner(QObject):
         self._want_boundary = bool(on)
         self.process.send("boundary", bool(on))
 
+    def set_stop_at(self, step):
+        """Training from below ``step`` pauses there (the step a preset's claim is stated for)."""
+        self._stop_at = None if step is None else int(step)
+        self.process.send("stop_at", self._stop_at)
+
+    def last_finite_snapshot(self, generation, member: int = 0):
+        """After a divergence: the run's last finite state (replayed in the engine), or None.
+
+        The engine sends it before the diverged frame, so reading the messages first finds it."""
+        self._on_poll()
+        return self._last_finite.get((generation, member))
+
     def get_state(self):
         """Ask for every member's full state; ``sigState`` brings it (or ``sigError``)."""
         self.process.send("get_state")
@@ -109,6 +123,7 @@ class SimulationRunner(QObject):
         self.process = EngineProcess(self._factory, generation=self.generation + 1).start()
         self.process.send("speed", self._steps_per_frame)
         self.process.send("boundary", self._want_boundary)
+        self.process.send("stop_at", self._stop_at)
         configs = self.configs or self._requested
         if configs:
             self.process.send("configs", list(configs))
@@ -146,6 +161,10 @@ class SimulationRunner(QObject):
                 self._set_running(bool(args[0]))
             elif name == "state":
                 self.sigState.emit(list(args[1]))
+            elif name == "last_finite":
+                generation, member, snapshot = args
+                self._last_finite = {k: v for k, v in self._last_finite.items() if k[0] == generation}
+                self._last_finite[(generation, member)] = snapshot
             elif name == "ready":
                 self.sigReady.emit(int(args[0]))
         if not self._died and not self.process.alive:

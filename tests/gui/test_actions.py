@@ -23,6 +23,7 @@ def window(qtbot):
     w.activateWindow()
     yield w
     w.actions_hub.detach()
+    w.presenter.scaler.set_policy(scale=1.0, floor_px=0)   # the text policy is app-wide: leave it clean
 
 
 def focus_field(qtbot, window, key):
@@ -53,7 +54,7 @@ def test_space_in_a_focused_number_field_commits_it_and_plays(qtbot, window):
     assert field.text() == "24"                          # no space typed
     qtbot.waitUntil(lambda: window.controls.config.width == 24)   # committed before the key acted
     qtbot.waitUntil(lambda: window.transport.play_action.isChecked())
-    qtbot.waitUntil(lambda: window.runner.worker._running, timeout=10_000)
+    qtbot.waitUntil(lambda: window.runner.running, timeout=10_000)
     qtbot.keyClick(field, Qt.Key_Space)
     qtbot.waitUntil(lambda: not window.transport.play_action.isChecked())
 
