@@ -52,22 +52,26 @@ if numba is not None:
         1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03))
     _ZERO, _HALF, _ONE = _f(0.0), _f(0.5), _f(1.0)
 
+    # fast-math without "no NaNs / no infs": a diverging run's NaN must come out as NaN, as on the
+    # plain path (the GUI tells a NaN unit from a dead one)
+    _FASTMATH = {"contract", "arcp", "nsz", "afn"}
+
     def _jit(**options):
         """njit with an on-disk cache where one can be written (a read-only install compiles per run)."""
         def wrap(fn):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    return njit(cache=True, nogil=True, fastmath=True, **options)(fn)
+                    return njit(cache=True, nogil=True, fastmath=_FASTMATH, **options)(fn)
             except RuntimeError:  # no writable cache location
-                return njit(nogil=True, fastmath=True, **options)(fn)
+                return njit(nogil=True, fastmath=_FASTMATH, **options)(fn)
         return wrap
 
-    @njit(nogil=True, fastmath=True, inline="always")
+    @njit(nogil=True, fastmath=_FASTMATH, inline="always")
     def _tanh(x):
-        # ternaries rather than min/max: they keep the loop vectorisable
-        x = x if x < _CLAMP else _CLAMP
-        x = x if x > -_CLAMP else -_CLAMP
+        # ternaries rather than min/max keep the loop vectorisable; written so that NaN stays NaN
+        x = _CLAMP if x > _CLAMP else x
+        x = -_CLAMP if x < -_CLAMP else x
         x2 = x * x
         p = x2 * _A0 + _A1
         p = x2 * p + _A2
@@ -81,7 +85,7 @@ if numba is not None:
         q = x2 * q + _B3
         return p / q
 
-    @njit(nogil=True, fastmath=True, inline="always")
+    @njit(nogil=True, fastmath=_FASTMATH, inline="always")
     def _apply(kind, s, p):
         """(f(s), f'(s)) for the activation numbered ``kind`` (index in FUSED_ACTIVATIONS)."""
         if kind == 0:      # sigmoid via tanh: no overflow
@@ -90,11 +94,12 @@ if numba is not None:
         if kind == 1:      # tanh
             v = _tanh(s)
             return v, _ONE - v * v
+        # relu and leaky_relu as NumPy's maximum/where: NaN in, NaN out, derivative as for s <= 0
         if kind == 2:      # relu
-            return (s if s > _ZERO else _ZERO), (_ONE if s > _ZERO else _ZERO)
+            return (_ZERO if s <= _ZERO else s), (_ONE if s > _ZERO else _ZERO)
         return (s if s > _ZERO else p * s), (_ONE if s > _ZERO else p)   # leaky_relu
 
-    @njit(nogil=True, fastmath=True, inline="always")
+    @njit(nogil=True, fastmath=_FASTMATH, inline="always")
     def _row(kind, a, b, h, d, p, start, m):
         for j in range(m):
             k = start + j

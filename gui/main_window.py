@@ -466,7 +466,7 @@ class MainWindow(QtWidgets.QMainWindow):
             replayed = self.runner.last_finite_snapshot(frame.generation)
         snapshot, divergence = self._honest.filter(frame.generation, frame.snapshot, replayed)
         if snapshot is not frame.snapshot:
-            frame = dataclasses.replace(frame, snapshot=snapshot)
+            frame = dataclasses.replace(frame, snapshots=(snapshot, *frame.snapshots[1:]))
         if frame.generation != self._generation:
             self._generation = frame.generation
             self._data = frame.data

@@ -32,7 +32,7 @@ class SessionController(QtCore.QObject):
         self._requests: list[tuple[str, Path]] = []   # answered in order by sigState
         self._running = False
         self._history = None            # (generation, steps, loss, grad_norms) of the run on screen
-        self._restore_history = None    # (config, history) waiting for the restored run's first frame
+        self._restore_history = None    # (config, history, generation at opening) waiting for the restored run's first frame
         window.sigFrameShown.connect(self._record)
         window.runner.sigState.connect(self._on_state)
         window.runner.sigRunningChanged.connect(self._on_running)
@@ -97,13 +97,14 @@ class SessionController(QtCore.QObject):
 
     def before_display(self, frame):
         """The restored run's first frame carries the saved history, so the charts show it."""
-        pending, self._restore_history = self._restore_history, None
-        if pending is None or frame.generation == self.window._generation:
-            self._restore_history = pending
+        pending = self._restore_history
+        # only the restored run's own first frame: a newer generation than at opening, same config
+        if pending is None or frame.generation <= pending[2] or frame.config != pending[0]:
             return frame
-        config, history = pending
+        self._restore_history = None
+        config, history, _ = pending
         snap = frame.snapshot
-        if frame.config != config or not {"steps", "loss", "grad_norms"} <= history.keys() \
+        if not {"steps", "loss", "grad_norms"} <= history.keys() \
                 or np.shape(history["grad_norms"])[1:] != (snap.n_weight_layers,):
             return frame
         keep = history["steps"] < (snap.history_steps[0] if len(snap.history_steps) else snap.step + 1)
@@ -137,7 +138,7 @@ class SessionController(QtCore.QObject):
             w.transport.set_steps_per_frame(view["steps_per_frame"])
         w.controls.set_config(session.config)
         w.config = session.config
-        self._restore_history = (session.config, session.history)
+        self._restore_history = (session.config, session.history, w.runner.generation)
         w.runner.set_state(session.states)  # the engine rebuilds, restores, and reports "built"
         self.sigRestored.emit(str(path))
         return True

@@ -81,3 +81,18 @@ def test_gradflow_jit_0_turns_the_kernels_off():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@needs_numba
+@pytest.mark.parametrize("name", kernels.FUSED_ACTIVATIONS)
+def test_nan_and_inf_come_out_as_on_the_plain_path(name):
+    """A diverging run's NaN stays NaN (the GUI tells a NaN unit from a dead one)."""
+    a = np.array([[np.nan, np.inf, -np.inf, 1.0]] * 4, dtype=np.float32)
+    b = np.zeros(4, dtype=np.float32)
+    h, d = np.empty_like(a), np.empty_like(a)
+    kernels.fused_bias_activation(name, np.float32, np)(a.copy(), b, h, d, 0.1)
+    _, h_ref, d_ref = reference(name, a, b, 0.1)
+    np.testing.assert_array_equal(np.isnan(h), np.isnan(h_ref))
+    np.testing.assert_array_equal(np.isnan(d), np.isnan(d_ref))
+    finite = np.isfinite(h_ref)
+    np.testing.assert_allclose(h[finite], h_ref[finite], atol=1e-6)

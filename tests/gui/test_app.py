@@ -134,7 +134,9 @@ def test_reset_and_preset_switching_while_training(qtbot, make_window):
     qtbot.waitUntil(lambda: window.gradients.history._history is not None
                     and window.gradients.history._history.columns == preset.config.n_weight_layers
                     and steps_shown(window) > 5, timeout=20_000)
-    assert window.runner.running
+    # still training, unless it already reached the step the preset's claim is stated for, where it pauses
+    claim_step = window.presenter.claim_step()
+    qtbot.waitUntil(lambda: window.runner.running or window._last_step == claim_step, timeout=10_000)
 
 
 def test_a_diverging_config_shows_the_banner_and_pauses(qtbot, make_window):
@@ -213,7 +215,7 @@ def test_hundreds_of_live_frames(qtbot, make_window):
     def enough():
         docks[len(frames) // 50 % len(docks)].raise_()     # every view gets drawn live
         return len(frames) >= 300
-    qtbot.waitUntil(enough, timeout=60_000)
+    qtbot.waitUntil(enough, timeout=240_000)   # a loaded 2-core machine may draw only a few frames/s
     assert frames == sorted(frames)
 
 
