@@ -345,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
         register = None
     if register is not None:
         register(sub)
+    from .compare_cli import register as register_compare
+    register_compare(sub)
     return parser
 
 
