@@ -11,6 +11,7 @@ one row per member; a comparison preset's claims are judged at the end.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 import time
@@ -35,45 +36,53 @@ def folder_name(label: str, taken: set[str]) -> str:
 
 
 def resolve_comparison(args):
-    """(base Config, members, label, preset or None) from --preset/--config/--set/--vary."""
+    """(base Config, members, label, Comparison or None) from --preset/--config/--set/--vary."""
     from .cli import UsageError, resolve_config
+    from .comparisons import load_comparison
     from .presets import load_preset
 
     base, label = resolve_config(args)
-    preset = load_preset(args.preset) if getattr(args, "preset", None) else None
-    table = preset.extra.get("member") if preset is not None else None
+    comp = None
+    if getattr(args, "preset", None) and load_preset(args.preset).extra.get("member"):
+        comp = load_comparison(args.preset)
     if args.vary:
         members = members_from_vary(args.vary)
-    elif table:
-        members = members_from_table(table, f"{args.preset}.toml")
+        comp = None                       # the preset's claims are about its own members
+    elif comp is not None:
+        members = comp.members
     else:
-        where = f"preset {args.preset} has no [[member]] tables; " if preset is not None else ""
+        where = f"preset {args.preset} has no [[member]] tables; " if getattr(args, "preset", None) else ""
         raise UsageError(f"{where}compare needs --vary key=v1,v2[,...] or a comparison preset "
                          f"(`presets` lists them: cmp-...)")
-    return base, members, label, preset
+    return base, members, label, comp
 
 
-def record_lockstep(lock: Lockstep, steps: int, every: int, progress: bool = False):
-    """Train all members to ``steps``, a row of metrics every ``every`` steps. Ctrl-C keeps the rows."""
+def record_lockstep(lock: Lockstep, steps: int, every: int, progress: bool = False, stops=(), on_stop=None):
+    """Train all members to ``steps``, a row of metrics every ``every`` steps; at each of ``stops``
+    call ``on_stop(step, snapshots)``. Ctrl-C keeps the rows recorded so far."""
     from .cli import _metric_columns, _metric_row, _progress
 
     snaps = lock.snapshots()
     columns = [_metric_columns(s) for s in snaps]
     rows = [[_metric_row(s)] for s in snaps]
+    targets = sorted(set(range(every, steps, every)) | {steps} | {s for s in stops if 0 < s <= steps})
     bar = _progress(steps, progress)
     t0 = time.perf_counter()
     interrupted = False
+    done = 0
     try:
-        while any(s.step_count < steps and not s.diverged for s in lock.sims):
-            before = min(lock.step_counts)
-            target = min(steps, before + every)
-            snaps = lock.run_to(target)
-            for k, snap in enumerate(snaps):
-                if snap.step > rows[k][-1][0]:
-                    rows[k].append(_metric_row(snap))
+        for target in targets:
+            if any(s.step_count < target and not s.diverged for s in lock.sims):
+                snaps = lock.run_to(target)
+                if target % every == 0 or target == steps:
+                    for k, snap in enumerate(snaps):
+                        if snap.step > rows[k][-1][0]:
+                            rows[k].append(_metric_row(snap))
+            if target in stops and on_stop is not None:
+                on_stop(target, lock.snapshots())
             if bar is not None:
-                bar.update(min(lock.step_counts) - before if not any(s.diverged for s in lock.sims)
-                           else target - before)
+                bar.update(target - done)
+                done = target
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -82,22 +91,18 @@ def record_lockstep(lock: Lockstep, steps: int, every: int, progress: bool = Fal
     return columns, rows, time.perf_counter() - t0, interrupted
 
 
-def judge_claims(preset, lock: Lockstep) -> list:
-    """Verdicts for a comparison preset's claims, from engine.claims when it is there."""
-    if preset is None or not preset.extra.get("claim"):
-        return []
-    try:
-        from . import claims
-    except ImportError:  # the judge arrives with the presenter-mode work
-        return []
-    judge = getattr(claims, "check_comparison", None)
-    return judge(preset.name) if judge is not None else []
-
-
 def cmd_compare(args) -> int:
-    from .cli import _csv_text, _make_out_dir, _summary, _table, _weights_npz
+    from .cli import UsageError, _csv_text, _make_out_dir, _summary, _table, _weights_npz
 
-    base, members, label, preset = resolve_comparison(args)
+    from .comparisons import claim_steps, judge, require
+
+    base, members, label, comp = resolve_comparison(args)
+    if comp is not None:
+        from .comparisons import ComparisonSkipped
+        try:
+            require(comp)                      # e.g. a GPU comparison on a machine without one
+        except ComparisonSkipped as exc:
+            raise UsageError(str(exc)) from None
     lock = Lockstep(base, members)            # validates every member before anything is written
     out = Path(args.out)
     _make_out_dir(out)
@@ -106,7 +111,17 @@ def cmd_compare(args) -> int:
     if not args.quiet:
         print(f"{label}: {len(lock)} networks in lockstep, {steps} steps; differ in "
               f"{', '.join(lock.differs) or 'nothing'}", file=sys.stderr, flush=True)
-    columns, rows, wall, interrupted = record_lockstep(lock, steps, base.every, progress)
+    verdicts = []
+    claims = comp.claims if comp is not None else []
+    if comp is not None and base.steps != comp.base.steps:
+        # --steps changed the run: claims stated for the preset's length are judged at its end
+        claims = [dict(c, at_step=min(int(c.get("at_step", base.steps)), base.steps)) for c in claims]
+    at = [int(c.get("at_step", base.steps)) for c in claims]
+
+    def on_stop(step, snaps):
+        verdicts.extend(judge(c, lock, snaps, step) for c, s in zip(claims, at) if s == step)
+
+    columns, rows, wall, interrupted = record_lockstep(lock, steps, base.every, progress, set(at), on_stop)
     digests = lock.digests()
     snaps = lock.snapshots()
     taken: set[str] = set()
@@ -133,7 +148,6 @@ def cmd_compare(args) -> int:
                 for k, r in enumerate(table_rows)]
     atomic_write_text(out / "summary.csv", _csv_text(list(SUMMARY_COLUMNS), csv_rows))
     same = len({(d["data_digest"], d["batch_digest"]) for d in digests}) == 1
-    verdicts = judge_claims(preset, lock)
     compare_json = {
         "source": label, "members": [m.label for m in members], "differs": lock.differs,
         "steps": steps, "lockstep": same, "wall_seconds": wall, "interrupted": interrupted,
@@ -145,18 +159,17 @@ def cmd_compare(args) -> int:
         print(f"steps_per_second: each member's steps over the time spent in them (members take turns). "
               f"Same data and batch order for every member: {'yes' if same else 'NO'}")
         for v in verdicts:
-            print(f"{'✓ holds' if v.holds else '✗ FAILS'}  {v.text}  (measured {_fmt_value(v.value)})")
+            print(f"{'✓ holds' if v.holds else '✗ FAILS'}  {v.member}: {v.text}  "
+                  f"(step {v.at_step}: {v.describe()})")
         print(f"-> {out}/")
     return 130 if interrupted else 0
 
 
-def _fmt_value(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
 def _verdict_dict(v) -> dict:
-    return {"text": v.text, "value": v.value if not isinstance(v.value, float) or v.value == v.value else None,
-            "holds": bool(v.holds)}
+    def num(x):
+        return x if isinstance(x, float) and math.isfinite(x) else None
+    return {"text": v.text, "member": v.member, "at_step": v.at_step, "value": num(v.value), "op": v.op,
+            "target": num(v.target), "holds": bool(v.holds)}
 
 
 def _jsonable(v):

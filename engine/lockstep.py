@@ -229,10 +229,14 @@ class Lockstep:
         t = self.train_seconds[k]
         return self.sims[k].step_count / t if t > 0 else None
 
-    def steps_to_loss(self, k: int, threshold: float, window: int = 10) -> int | None:
+    def steps_to_loss(self, k: int, threshold: float, window: int = 10, until: int | None = None) -> int | None:
         """Steps member ``k`` took until the mean training loss of its last ``window`` batches was at
-        or below ``threshold`` (one batch's loss is noisy); None when it never got there."""
+        or below ``threshold`` (one batch's loss is noisy); None when it did not get there (within
+        ``until`` steps)."""
         steps, losses = self.loss_history(k)
+        if until is not None:
+            keep = steps < until
+            steps, losses = steps[keep], losses[keep]
         if losses.size < window:
             return None
         clean = np.where(np.isfinite(losses), losses, np.inf)

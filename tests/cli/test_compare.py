@@ -53,7 +53,8 @@ def test_compare_preset_members(tmp_path):
     res = gradflow("compare", "--preset", "cmp-sigmoid-relu", "--steps", "20", "--out", str(tmp_path / "p"), "-q")
     assert res.returncode == 0, res.stderr
     assert res.stdout == ""
-    rows = list(csv.DictReader(open(tmp_path / "p" / "summary.csv")))
+    with open(tmp_path / "p" / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and all(r["steps"] == "20" for r in rows)
 
 
