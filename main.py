@@ -13,6 +13,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("gui", "--gui"):
         return main_gui(argv[1:])
+    if argv[0] == "record":  # a drawing command: the app's views, offscreen; Qt is imported only here
+        from gui.record_cli import main as record_main
+        return record_main(argv[1:])
     from engine.cli import main as cli_main  # headless: Qt is never imported on this path
     return cli_main(argv)
 
