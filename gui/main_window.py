@@ -224,6 +224,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.add_view_tab("Landscape", self.landscape)
         self._view_docks["Gradients"].raise_()
         self._install_graph()
+        from gui.record import install_record_menu
+        self.recorder = install_record_menu(self)     # File -> Record, F9 stops
 
         self.runner = SimulationRunner(self._factory, parent=self)
         for chart in (*self.gradients.charts, *self.training.charts):

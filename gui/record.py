@@ -311,14 +311,38 @@ class Recorder(QtCore.QObject):
         self.sigFailed.emit(message)
 
 
-def install_record_menu(window, file_menu, targets) -> object:
-    """File -> Record: one entry per target ``(title, widget getter)``, and Stop (F9) that writes
-    the file. Returns the Recorder; its indicator goes into the window's status bar."""
+def _file_menu(window):
+    for action in window.menuBar().actions():
+        if action.menu() is not None and action.text().replace("&", "") == "File":
+            return action.menu()
+    return window.menuBar().addMenu("&File")
+
+
+def record_targets(window) -> list[tuple[str, object]]:
+    """What File -> Record offers: the whole window, the network graph, then every view tab."""
+    targets = [("Whole window", lambda: window)]
+    graph = getattr(window, "graph", None)
+    if graph is not None:
+        targets.append(("Network graph", lambda: window.graph))
+    for title, dock in getattr(window, "_view_docks", {}).items():
+        targets.append((title, dock.widget))
+    return targets
+
+
+def install_record_menu(window, fps: float = 10.0) -> Recorder:
+    """File -> Record: the whole window or any view as GIF/MP4/PNG; F9 starts recording the window
+    or stops and writes the file (closing the window writes it too). The entries are listed when the menu opens (views added later show up too). Returns the
+    Recorder; its red indicator sits in the window's status bar while recording."""
     recorder = Recorder(window)
     window.statusBar().addPermanentWidget(recorder.indicator)
-    menu = file_menu.addMenu("&Record")
-    menu.setToolTipsVisible(True)
-    start_actions = []
+    file_menu = _file_menu(window)
+    menu = QtWidgets.QMenu("&Record", window)
+    quit_action = next((a for a in file_menu.actions() if a.text().replace("&", "") == "Quit"), None)
+    file_menu.insertMenu(quit_action, menu) if quit_action is not None else file_menu.addMenu(menu)
+    stop = QtGui.QAction("Start recording the window…", window)
+    stop.setShortcut(QtGui.QKeySequence("F9"))
+    stop.setShortcutContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
+    window.addAction(stop)          # the key works while the menu is closed
 
     def start(title, getter):
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
@@ -329,28 +353,43 @@ def install_record_menu(window, file_menu, targets) -> object:
         if Path(path).suffix.lower() not in SUFFIXES:
             path += ".gif"
         try:
-            recorder.start(getter(), path, fps=10)
-        except RecordError as exc:
-            window.statusBar().showMessage(str(exc), 8000)
+            recorder.start(getter(), path, fps=fps)
+        except (RecordError, OSError) as exc:
+            window.statusBar().showMessage(str(exc), 12000)
 
-    for title, getter in targets:
-        action = menu.addAction(f"{title}…")
-        action.triggered.connect(lambda _c=False, t=title, g=getter: start(t, g))
-        start_actions.append(action)
-    menu.addSeparator()
-    stop = menu.addAction("&Stop recording and save")
-    stop.setShortcut(QtGui.QKeySequence("F9"))
-    stop.setEnabled(False)
-    window.addAction(stop)          # the key works while the menu is closed
+    def fill():
+        menu.clear()
+        for title, getter in record_targets(window):
+            action = menu.addAction(f"{title}…")
+            action.setEnabled(not recorder.active)
+            action.triggered.connect(lambda _c=False, t=title, g=getter: start(t, g))
+        menu.addSeparator()
+        menu.addAction(stop)
 
-    def running(on):
-        stop.setEnabled(on)
-        for a in start_actions:
-            a.setEnabled(not on)
+    menu.aboutToShow.connect(fill)
+    fill()
+    def toggle():
+        if recorder.active:
+            recorder.stop()
+        else:
+            start("Whole window", lambda: window)
 
-    recorder.sigStarted.connect(lambda p: (running(True), window.statusBar().showMessage(f"Recording to {p}", 4000)))
-    recorder.sigStopped.connect(lambda p: (running(False), window.statusBar().showMessage(f"Saved {p}", 8000)))
-    recorder.sigFailed.connect(lambda m: (running(False), window.statusBar().showMessage(m, 12000)))
-    stop.triggered.connect(recorder.stop)
-    window.record_menu, window.record_stop_action = menu, stop
+    def running(on: bool, message: str, ms: int):
+        stop.setText("&Stop recording and save" if on else "Start recording the window…")
+        window.statusBar().showMessage(message, ms)
+
+    recorder.sigStarted.connect(lambda p: running(True, f"Recording to {p} (F9 stops)", 4000))
+    recorder.sigStopped.connect(lambda p: running(False, f"Saved {p}", 8000))
+    recorder.sigFailed.connect(lambda m: running(False, m, 12000))
+    stop.triggered.connect(toggle)
+
+    class _SaveOnClose(QtCore.QObject):
+        def eventFilter(self, obj, event):
+            if event.type() == QtCore.QEvent.Type.Close and recorder.active:
+                recorder.stop()                     # closing the window keeps what was recorded
+            return False
+
+    recorder._close_filter = _SaveOnClose(recorder)
+    window.installEventFilter(recorder._close_filter)
+    window.record_menu, window.record_stop_action, window.record_start = menu, stop, start
     return recorder
