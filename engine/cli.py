@@ -347,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
         register(sub)
     from .compare_cli import register as register_compare
     register_compare(sub)
+    from .check_cli import register as register_check
+    register_check(sub)
     return parser
 
 

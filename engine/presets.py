@@ -1,7 +1,9 @@
 """Presets: TOML files under assets/presets/, each a lecture claim with the config that shows it.
 
-A preset file has a ``[preset]`` table (title, caption, optional claim) and a ``[config]`` table
-of Config fields; other tables (e.g. ``[neuron]`` for the zig-zag demo) are kept in ``extra``.
+A preset file has a ``[preset]`` table (title, caption) and a ``[config]`` table of Config fields,
+one or more ``[[claim]]`` tables (engine.claims), optionally ``[[stage]]`` tables (caption, set =
+{config changes to [config]}, ``[[stage.claim]]``) or ``[[member]]`` tables (label, set) for a
+comparison; other tables (e.g. ``[neuron]`` for the zig-zag demo) are kept in ``extra``.
 """
 from __future__ import annotations
 
@@ -20,6 +22,22 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One step of a staged preset: its caption, config changes to the preset's [config], claims."""
+    title: str
+    caption: str
+    changes: tuple = ()
+    claims: tuple = ()
+
+
+@dataclass(frozen=True)
+class Member:
+    """One run of a comparison preset: a label and its config changes to the preset's [config]."""
+    label: str
+    changes: tuple = ()
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     title: str
@@ -27,6 +45,16 @@ class Preset:
     config: Config
     claim: str = ""
     extra: dict = field(default_factory=dict)
+    claims: tuple = ()      # engine.claims.Claim, the preset's own
+    stages: tuple = ()      # Stage
+    members: tuple = ()     # Member
+
+    def stage_config(self, index: int) -> Config:
+        return self.config.replace(**dict(self.stages[index].changes))
+
+    def member_config(self, label: str) -> Config:
+        member = next(m for m in self.members if m.label == label)
+        return self.config.replace(**dict(member.changes))
 
 
 def preset_names() -> list[str]:
@@ -47,9 +75,32 @@ def load_preset(name: str) -> Preset:
         config = Config.from_dict(data.get("config", {}))
     except ConfigError as exc:
         raise ConfigError(f"{name}.toml: {exc.key}", exc.value, exc.allowed) from None
-    extra = {k: v for k, v in data.items() if k not in ("preset", "config")}
+    extra = {k: v for k, v in data.items() if k not in ("preset", "config", "claim", "stage", "member")}
+    claims, stages, members = _claims_stages_members(name, data, config)
+    text = " ".join(meta.get("claim", "").split()) or (claims[0].text if claims else "")
     return Preset(name, meta.get("title", name), " ".join(meta.get("caption", "").split()),
-                  config, " ".join(meta.get("claim", "").split()), extra)
+                  config, text, extra, claims, stages, members)
+
+
+def _claims_stages_members(name: str, data: dict, config: Config):
+    from .claims import _changes, parse_claims
+    claims = parse_claims(data.get("claim"), f"{name}.toml: claim")
+    stages = []
+    for i, raw in enumerate(data.get("stage", [])):
+        where = f"{name}.toml: stage[{i}]"
+        changes = _changes(raw.get("set"), f"{where}.set")
+        config.replace(**dict(changes))  # validate now: a bad stage is a load error
+        stages.append(Stage(str(raw.get("title", f"Stage {i + 1}")), " ".join(str(raw.get("caption", "")).split()),
+                            changes, parse_claims(raw.get("claim"), f"{where}.claim", stage=i)))
+    members = []
+    for i, raw in enumerate(data.get("member", [])):
+        where = f"{name}.toml: member[{i}]"
+        if not isinstance(raw.get("label"), str) or not raw["label"]:
+            raise ConfigError(f"{where}.label", raw.get("label"), "a short label for this run")
+        changes = _changes(raw.get("set"), f"{where}.set")
+        config.replace(**dict(changes))
+        members.append(Member(raw["label"], changes))
+    return claims, tuple(stages), tuple(members)
 
 
 def list_presets() -> list[Preset]:

@@ -77,6 +77,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._central_layout = layout
         self.setCentralWidget(central)
 
+    def add_top_widget(self, widget: QtWidgets.QWidget) -> None:
+        """Put ``widget`` above the network graph (the claim line)."""
+        self._central_layout.insertWidget(0, widget)
+
     @staticmethod
     def _placeholder(text: str) -> QtWidgets.QLabel:
         label = QtWidgets.QLabel(text)
@@ -248,6 +252,8 @@ class MainWindow(QtWidgets.QMainWindow):
             # the most room; the view docks get about 40% (or their minimum)
             self.resizeDocks([self._view_docks["Gradients"]], [int(self.width() * 0.4)], Qt.Horizontal)
         self.runner.set_steps_per_frame(self.transport.steps_per_frame)
+        from gui.presenter import install_presenter
+        install_presenter(self)   # keys (gui/actions.py), the claim line, presenter mode
         self.set_theme(self._theme)
         if preset and not self.controls.choose_preset(preset):
             self.show_error(f"unknown preset '{preset}'")

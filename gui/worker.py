@@ -102,6 +102,7 @@ class SimulationWorker(QObject):
         self._boundary_every = BOUNDARY_EVERY_S
         self._running = False
         self._steps_per_frame = 0            # 0 = as fast as possible
+        self._stop_at: int | None = None     # pause when a run from below reaches this step
         self._chunk = 1
         self._timer: QTimer | None = None
         # Cleared by the GUI while it draws a frame. Both threads need the GIL, and Qt releases it on
@@ -170,6 +171,11 @@ class SimulationWorker(QObject):
         if self._timer is not None:
             self._timer.setInterval(0 if self._steps_per_frame == 0 else int(FRAME_S * 1000))
 
+    @Slot(object)
+    def set_stop_at(self, step):
+        """Pause when training from below ``step`` reaches it exactly (None: never); Play goes on past it."""
+        self._stop_at = None if step is None else int(step)
+
     @Slot()
     def shutdown(self):
         self._set_running(False)
@@ -231,6 +237,12 @@ class SimulationWorker(QObject):
 
     def _train(self, n: int):
         self.gui_idle.wait(GUI_WAIT_S)
+        stop = self._stop_at
+        before = getattr(self._sim, "step_count", None)
+        if stop is not None and before is not None and before < stop:
+            n = min(n, stop - before)
+        else:
+            stop = None
         try:
             snapshot = self._sim.step(n)
             if self._data is not None and self._data.is_2d and (
@@ -242,7 +254,7 @@ class SimulationWorker(QObject):
             traceback.print_exc()
             return
         self._publish(self._with_boundary(snapshot), merge=True)
-        if snapshot.diverged:
+        if snapshot.diverged or (stop is not None and snapshot.step >= stop):
             self._set_running(False)
 
     def _snapshot_with_boundary(self):
@@ -289,6 +301,7 @@ class SimulationRunner(QObject):
     _sigReset = Signal()
     _sigSpeed = Signal(int)
     _sigShutdown = Signal()
+    _sigStopAt = Signal(object)
 
     def __init__(self, factory: Callable[[Any], Any] | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -304,6 +317,7 @@ class SimulationRunner(QObject):
         self._sigReset.connect(self.worker.reset)
         self._sigSpeed.connect(self.worker.set_steps_per_frame)
         self._sigShutdown.connect(self.worker.shutdown)
+        self._sigStopAt.connect(self.worker.set_stop_at)
         self.sigError = self.worker.sigError
         self.sigConfigRejected = self.worker.sigConfigRejected
         self.sigRunningChanged = self.worker.sigRunningChanged
@@ -328,6 +342,10 @@ class SimulationRunner(QObject):
 
     def set_steps_per_frame(self, n: int):
         self._sigSpeed.emit(int(n))
+
+    def set_stop_at(self, step):
+        """Training from below ``step`` pauses there (the step a preset's claim is stated for)."""
+        self._sigStopAt.emit(step)
 
     def take_latest(self) -> Frame | None:
         return self.worker.take_latest()

@@ -23,6 +23,7 @@ import shiboken6
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from gui import colors
+from gui.textscale import policy_pt
 from gui.widgets import font
 
 MODES = {
@@ -385,7 +386,10 @@ class NodeItem(pg.GraphicsObject):
 
 
 def _font(pt: int, bold: bool = False) -> QtGui.QFont:
-    return font(pt, bold)
+    """A font of ``pt`` points under the app's text scale and floor (gui.textscale)."""
+    f = font(pt, bold)
+    f.setPointSizeF(policy_pt(pt))
+    return f
 
 
 class NetworkGraphView(QtWidgets.QWidget):
@@ -425,6 +429,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._node_px = 20.0
         self._label_pt = LABEL_PT
         self._label_stride = 1
+        self._stagger = False      # labels alternate between two rows, so every layer keeps its name
         self._norms: np.ndarray = np.zeros(0)
         self._norms_estimated = False
         self._auto_fit = True
@@ -563,6 +568,17 @@ class NetworkGraphView(QtWidgets.QWidget):
             self.width_check.setChecked(self._width_by_magnitude)
         self._make_pens()
         self._refresh()
+
+    def set_text_policy(self, scale: float, floor_px: int) -> None:
+        """Text zoom / presenter floor changed: re-lay the layer labels at the new size."""
+        if getattr(self, "_text_policy", None) == (scale, floor_px):
+            return
+        self._text_policy = (scale, floor_px)
+        self._labels_dirty = True
+        for item in self.column_labels:
+            item._html = None
+        if self._geometry is not None:
+            self._fit()
 
     def set_theme(self, name: str) -> None:
         """``"dark"`` or ``"light"``: background, text, colour map and markers."""
@@ -713,6 +729,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self.column_labels = []
         for c in range(len(geometry.sizes)):
             text = pg.TextItem(anchor=(0.5, 0))
+            text.gfl_self_scaled = True      # sizes come from _font / policy_pt, not the text scaler
             text.setFont(_font(LABEL_PT))
             text._html = None
             self.vb.addItem(text, ignoreBounds=True)
@@ -732,9 +749,11 @@ class NetworkGraphView(QtWidgets.QWidget):
     def _choose_labels(self, column_px: float) -> None:
         """Label size and which columns get one (every ``stride``-th) for this column pitch."""
         pt = int(np.clip(column_px / 5.0, MIN_LABEL_PT, LABEL_PT))
-        stride = max(1, int(math.ceil(self._label_width_px(pt) / max(column_px, 1.0))))
-        if (pt, stride) != (self._label_pt, self._label_stride) or self._labels_dirty:
-            self._label_pt, self._label_stride = pt, stride
+        need = self._label_width_px(pt)
+        stagger = need > column_px
+        stride = max(1, int(math.ceil(need / (max(column_px, 1.0) * (2 if stagger else 1)))))
+        if (pt, stride, stagger) != (self._label_pt, self._label_stride, self._stagger) or self._labels_dirty:
+            self._label_pt, self._label_stride, self._stagger = pt, stride, stagger
             self._labels_dirty = False
             width = self._label_width_px(pt)
             for item in self.column_labels:
@@ -764,7 +783,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         marker_r = (NODE_MAX_PX + 12) / 2          # the saturated marker is the widest
         mx = min(max(marker_r, label_w / 2), width / 4) + _FIT_MARGIN_PX
         top = marker_r + _FIT_MARGIN_PX
-        bottom = marker_r + label_h + _FIT_MARGIN_PX
+        bottom = marker_r + label_h * (2 if self._stagger else 1) + _FIT_MARGIN_PX
         span_x = max(n_cols - 1, 1)
         sx = max(width - 2 * mx, 1.0) / span_x
         lo, hi = g.y_extent
@@ -774,7 +793,8 @@ class NetworkGraphView(QtWidgets.QWidget):
         if n_cols == 1:
             x0, x1 = -0.5, 0.5
         y0, y1 = lo - bottom / sy, lo + span_y + top / sy
-        self._place_labels(lo - marker_r / sy)
+        self._label_row_px = label_h
+        self._place_labels(lo - marker_r / sy, 1.0 / sy)
         self._fitting = True
         try:
             self.vb.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
@@ -782,11 +802,12 @@ class NetworkGraphView(QtWidgets.QWidget):
             self._fitting = False
         self._update_node_size()
 
-    def _place_labels(self, y: float) -> None:
+    def _place_labels(self, y: float, data_per_px: float = 0.0) -> None:
         g = self._geometry
         self._label_y = y
+        drop = getattr(self, "_label_row_px", 0.0) * data_per_px if self._stagger else 0.0
         for c, item in enumerate(self.column_labels):
-            item.setPos(float(g.x[c]), y)
+            item.setPos(float(g.x[c]), y - (drop if c % 2 else 0.0))
             item.setVisible(self._label_visible(c))
 
     def _update_node_size(self, *args) -> None:
@@ -798,7 +819,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         if not self._auto_fit and px_x > 0:   # the user zoomed: labels follow the column pitch
             self._choose_labels(1.0 / px_x)
             lo = g.y_extent[0]
-            self._place_labels(lo - (NODE_MAX_PX + 12) / 2 * px)
+            self._place_labels(lo - (NODE_MAX_PX + 12) / 2 * px, px)
         size = float(np.clip(0.7 * spacing_px, NODE_MIN_PX, NODE_MAX_PX))
         if abs(size - self._node_px) < 0.5 and args:
             return
@@ -964,7 +985,7 @@ class NetworkGraphView(QtWidgets.QWidget):
             return
         norms = self._norms
         fg, muted = self._palette["foreground"], self._palette["muted"]
-        big, small = self._label_pt, max(self._label_pt - 2, 8)
+        big, small = policy_pt(self._label_pt), policy_pt(max(self._label_pt - 2, 8))
         approx = "≈" if self._norms_estimated else ""
         for c, item in enumerate(self.column_labels):
             if not self._label_visible(c):

@@ -1,0 +1,119 @@
+"""Presenter mode: the claim line with its live value, large type (measured), stages, run to the claim."""
+import pytest
+from PySide6 import QtWidgets
+from PySide6.QtCore import Qt
+
+from engine.presets import load_preset
+from gui.main_window import MainWindow
+from gui.settings import open_settings
+from gui.textscale import font_px, text_sizes
+from tests.gui.fakes_window import fake_factory
+
+
+@pytest.fixture
+def window(qtbot):
+    w = MainWindow(settings=open_settings(), factory=fake_factory(), theme_name="dark")
+    qtbot.addWidget(w)
+    w.resize(1920, 1080)
+    w.show()
+    w.finish_setup(preset="dead-relu")
+    qtbot.waitExposed(w)
+    yield w
+    w.actions_hub.detach()
+
+
+def wait_frames(qtbot, window, n=3):
+    seen = []
+    window.sigFrameShown.connect(lambda s: seen.append(s))
+    for _ in range(n):
+        window.runner.step()
+    qtbot.waitUntil(lambda: len(seen) >= 1, timeout=10_000)
+    return seen
+
+
+def test_the_claim_line_shows_the_live_value_and_its_mark(qtbot, window):
+    p = window.presenter
+    assert p.preset.name == "dead-relu" and p.bar.isVisible()
+    window.runner.step()
+    qtbot.waitUntil(lambda: "live:" in p.bar.value_label.text(), timeout=10_000)
+    assert p.bar.claim_label.text().count("✓") + p.bar.claim_label.text().count("✗") == 1
+    assert "More than half of the hidden units are dead" in p.bar.claim_label.text()
+    assert "stated for step 600" in p.bar.value_label.text()
+    # the headless verdict at the claim's step arrives from the background run
+    qtbot.waitUntil(lambda: "headless check" in p.bar.value_label.text(), timeout=20_000)
+    # a custom edit means the preset's claim no longer applies
+    window.controls.apply(width=12)
+    assert p.preset is None and not p.bar.isVisible()
+
+
+def test_presenter_mode_is_fullscreen_large_type_and_restores(qtbot, window):
+    wait_frames(qtbot, window)
+    sizes = text_sizes(window)
+    assert len(sizes) > 30 and min(px for _, px in sizes) < 20   # the measurement sees small text
+    window.graph.setFocus()
+    qtbot.keyClick(window.graph, Qt.Key_F5)
+    p = window.presenter
+    assert p.active and window.isFullScreen() and not window.controls_dock.isVisible()
+    # the offscreen screen is 800x600: lay the presenter out on a 1920x1080 window instead
+    window.showNormal()
+    window.setGeometry(0, 0, 1920, 1080)
+    qtbot.wait(100)
+    p.fit_docks()
+    wait_frames(qtbot, window)
+    assert p.claim_px() >= 40
+    small = []
+    for dock in window._view_docks.values():
+        dock.raise_()
+        qtbot.wait(300)
+        p.scaler.apply()
+        small += [(d, px) for d, px in text_sizes(window) if px < 20]
+    assert not small, small[:10]
+    # every hidden layer has its name on screen
+    labels = [item for item in window.graph.column_labels if item.isVisible()]
+    assert len(labels) == len(window.graph.column_labels)
+    qtbot.keyClick(window.graph, Qt.Key_Escape)
+    assert not p.active and window.controls_dock.isVisible() and not window.isFullScreen()
+    assert p.claim_px() < 40
+    assert p.scaler.floor_px == 0
+
+
+def test_stages_advance_with_page_down_and_back(qtbot, window):
+    p = window.presenter
+    window.controls.choose_preset("vanishing-tour")
+    assert p.preset.name == "vanishing-tour" and p.stage == 0
+    window.graph.setFocus()
+    qtbot.keyClick(window.graph, Qt.Key_PageDown)
+    assert p.stage == 1 and window.controls.config.activation == "relu"
+    qtbot.waitUntil(lambda: window.runner.worker._config is not None
+                    and window.runner.worker._config.activation == "relu", timeout=10_000)
+    assert "stage 2 of 4" in p.bar.stage_label.text() and "ReLU" in p.bar.stage_label.text()
+    assert "signal at the first layer is still below" in p.bar.claim_label.text()
+    qtbot.keyClick(window.graph, Qt.Key_PageDown)
+    qtbot.keyClick(window.graph, Qt.Key_PageDown)
+    qtbot.keyClick(window.graph, Qt.Key_PageDown)   # stays on the last stage
+    assert p.stage == 3 and window.controls.config.norm == "batch"
+    qtbot.keyClick(window.graph, Qt.Key_PageUp)
+    assert p.stage == 2 and window.controls.config.init == "he_normal"
+    assert p.preset is not None   # a stage is not a custom edit
+
+
+def test_page_down_without_stages_moves_to_the_next_preset(qtbot, window):
+    combo = window.controls.preset_combo
+    before = combo.currentIndex()
+    window.presenter.next_stage(+1)
+    assert combo.currentIndex() == before + 1
+
+
+def test_play_stops_at_the_claims_step(qtbot, window):
+    p = window.presenter
+    window.controls.choose_preset("init-naive-large")  # its claim is stated at step 0, steps 300
+    window.controls.choose_preset("exploding")         # claim steps 0 and 10
+    assert p.claim_step() == 10
+    shown = []
+    window.sigFrameShown.connect(lambda s: shown.append(s.step))
+    window.transport.speed_combo.setCurrentIndex(window.transport.speed_combo.findData(5))
+    window.transport.play_action.trigger()
+    qtbot.waitUntil(lambda: not window.runner.worker._running and bool(shown) and shown[-1] == 10,
+                    timeout=10_000)
+    window.transport.play_action.trigger()   # Play again goes on past the claim
+    qtbot.waitUntil(lambda: bool(shown) and shown[-1] > 10, timeout=10_000)
