@@ -43,7 +43,7 @@ def resolve_comparison(args):
 
     base, label = resolve_config(args)
     comp = None
-    if getattr(args, "preset", None) and load_preset(args.preset).extra.get("member"):
+    if getattr(args, "preset", None) and load_preset(args.preset).members:
         comp = load_comparison(args.preset)
     if args.vary:
         members = members_from_vary(args.vary)
@@ -94,7 +94,7 @@ def record_lockstep(lock: Lockstep, steps: int, every: int, progress: bool = Fal
 def cmd_compare(args) -> int:
     from .cli import UsageError, _csv_text, _make_out_dir, _summary, _table, _weights_npz
 
-    from .comparisons import claim_steps, judge, require
+    from .comparisons import claim_step, judge, on_members, require
 
     base, members, label, comp = resolve_comparison(args)
     if comp is not None:
@@ -112,14 +112,13 @@ def cmd_compare(args) -> int:
         print(f"{label}: {len(lock)} networks in lockstep, {steps} steps; differ in "
               f"{', '.join(lock.differs) or 'nothing'}", file=sys.stderr, flush=True)
     verdicts = []
-    claims = comp.claims if comp is not None else []
-    if comp is not None and base.steps != comp.base.steps:
-        # --steps changed the run: claims stated for the preset's length are judged at its end
-        claims = [dict(c, at_step=min(int(c.get("at_step", base.steps)), base.steps)) for c in claims]
-    at = [int(c.get("at_step", base.steps)) for c in claims]
+    # claims about the members, judged on this run at their steps (a shorter --steps run judges
+    # the later ones at its end, and says so: each verdict carries its step)
+    claims = [c for c in comp.claims if on_members(c)] if comp is not None else []
+    at = [claim_step(comp, c, steps) for c in claims]
 
     def on_stop(step, snaps):
-        verdicts.extend(judge(c, lock, snaps, step) for c, s in zip(claims, at) if s == step)
+        verdicts.extend(judge(comp, c, lock, step, snaps) for c, s in zip(claims, at) if s == step)
 
     columns, rows, wall, interrupted = record_lockstep(lock, steps, base.every, progress, set(at), on_stop)
     digests = lock.digests()
@@ -147,7 +146,8 @@ def cmd_compare(args) -> int:
     csv_rows = [[("" if v is None else v) for v in r[:-1]] + [digests[k]["batch_digest"]]
                 for k, r in enumerate(table_rows)]
     atomic_write_text(out / "summary.csv", _csv_text(list(SUMMARY_COLUMNS), csv_rows))
-    same = len({(d["data_digest"], d["batch_digest"]) for d in digests}) == 1
+    same = lock.same_batches()
+    stopped = [f"{m.label} stopped at step {s.step} (diverged)" for m, s in zip(members, snaps) if s.diverged]
     compare_json = {
         "source": label, "members": [m.label for m in members], "differs": lock.differs,
         "steps": steps, "lockstep": same, "wall_seconds": wall, "interrupted": interrupted,
@@ -157,10 +157,10 @@ def cmd_compare(args) -> int:
     if not args.quiet:
         print(_table(list(SUMMARY_COLUMNS), table_rows))
         print(f"steps_per_second: each member's steps over the time spent in them (members take turns). "
-              f"Same data and batch order for every member: {'yes' if same else 'NO'}")
+              f"Same data and batch order for every member: {'yes' if same else 'NO'}"
+              + (f"; {'; '.join(stopped)}" if stopped else ""))
         for v in verdicts:
-            print(f"{'✓ holds' if v.holds else '✗ FAILS'}  {v.member}: {v.text}  "
-                  f"(step {v.at_step}: {v.describe()})")
+            print(f"{v.member}: {v.line()}")
         print(f"-> {out}/")
     return 130 if interrupted else 0
 
@@ -168,8 +168,8 @@ def cmd_compare(args) -> int:
 def _verdict_dict(v) -> dict:
     def num(x):
         return x if isinstance(x, float) and math.isfinite(x) else None
-    return {"text": v.text, "member": v.member, "at_step": v.at_step, "value": num(v.value), "op": v.op,
-            "target": num(v.target), "holds": bool(v.holds)}
+    return {"text": v.text, "member": v.member, "metric": v.metric, "step": v.step, "at_step": v.at_step,
+            "value": num(v.value), "op": v.op, "threshold": num(v.threshold), "holds": v.holds}
 
 
 def _jsonable(v):

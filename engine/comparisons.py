@@ -1,63 +1,59 @@
-"""Comparison presets: ``[[member]]`` tables trained in lockstep and ``[[claim]]``s about the members.
+"""Comparison presets: ``[[member]]`` tables trained in lockstep, ``[[claim]]``s about the members.
 
-A claim names its member, a metric, an operator and a number or another measurement::
+The claims are parsed and judged by :mod:`engine.claims` like every other preset's; what this
+module adds is where the measurements come from. A claim about members is measured on the
+members' snapshots from one :class:`~engine.lockstep.Lockstep` run (same data, same batches), taken
+at the claim's step, wrapped in a :class:`MemberMeasurement` that also answers the metrics that need
+the whole run:
 
-    [[claim]]
-    text = "ELU reaches a loss of 0.3 in at most 60% of ReLU's steps"
-    metric = "steps_to_loss"        # a Snapshot field or property, "name[i]" for per-layer arrays,
-    threshold = 0.3                 # or one of LOCKSTEP_METRICS (which need the whole run)
-    member = "ELU"
-    op = "<="
-    against = { metric = "steps_to_loss", threshold = 0.3, member = "ReLU", factor = 0.6 }
-    at_step = 600                   # default: the preset's steps
+* ``steps_to_loss`` — steps until the mean training loss of the last 10 batches first reached the
+  preset's ``loss_threshold`` (``[preset]`` table); infinity when it never did;
+* ``steps_per_second`` — the member's own steps over the wall time of its own steps (members take
+  turns, so one shared clock would be wrong).
 
-The metrics that need more than one snapshot (the first step at which a loss was reached, each
-member's own training rate) are measured by the :class:`~engine.lockstep.Lockstep` itself.
+``[preset] requires = "gpu"`` marks a comparison that needs a CUDA device; where there is none,
+:class:`ComparisonSkipped` says so.
 """
 from __future__ import annotations
 
 import math
-import operator
-import re
+import sys
 from dataclasses import dataclass
 
 from .config import Config, ConfigError
-from .lockstep import Lockstep, Member, members_from_table
+from .lockstep import Lockstep, Member
 
-OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-# metric -> what it measures (needs the Lockstep, not only a snapshot)
-LOCKSTEP_METRICS = {
-    "steps_to_loss": "steps until the mean training loss of the last 10 batches is <= threshold "
-                     "(never: infinity)",
-    "steps_per_second": "the member's steps over the wall time of its own steps",
-}
-_INDEXED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(-?\d+)\])?$")
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 class ComparisonSkipped(Exception):
     """The comparison cannot run here (e.g. it needs a GPU); the message says why."""
 
 
-@dataclass(frozen=True)
-class Verdict:
-    text: str
-    value: float               # the measured left-hand side
-    holds: bool
-    target: float              # what it was compared with (value, or factor x the other measurement)
-    op: str
-    member: str
-    at_step: int
+class MemberMeasurement:
+    """One member at one step, as the judge sees it: its Snapshot plus the lockstep-run metrics."""
 
-    def describe(self) -> str:
-        return f"{_num(self.value)} {self.op} {_num(self.target)}"
+    def __init__(self, snapshot, lock: Lockstep, k: int, loss_threshold: float | None, until: int):
+        self._snapshot, self._lock, self._k = snapshot, lock, k
+        self._threshold, self._until = loss_threshold, until
 
+    def __getattr__(self, name):
+        return getattr(self._snapshot, name)
 
-def _num(v: float) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "nan"
-    if isinstance(v, float) and math.isinf(v):
-        return "never" if v > 0 else "-inf"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    @property
+    def steps_to_loss(self) -> float:
+        if self._threshold is None:
+            return float("nan")
+        steps = self._lock.steps_to_loss(self._k, self._threshold, until=self._until)
+        return math.inf if steps is None else float(steps)
+
+    @property
+    def steps_per_second(self) -> float:
+        rate = self._lock.steps_per_second(self._k)
+        return float("nan") if rate is None else float(rate)
 
 
 @dataclass(frozen=True)
@@ -67,8 +63,10 @@ class Comparison:
     caption: str
     base: Config
     members: list[Member]
-    claims: list[dict]
+    claims: list                   # engine.claims.Claim, the preset's (stage claims included)
+    preset: object                 # engine.presets.Preset
     requires: str = ""
+    loss_threshold: float | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -77,88 +75,62 @@ class Comparison:
 
 def is_comparison(name: str) -> bool:
     from .presets import load_preset
-    return bool(load_preset(name).extra.get("member"))
+    return bool(load_preset(name).members)
 
 
 def load_comparison(name: str) -> Comparison:
     """A comparison preset; a ConfigError if it has no members or a claim names an unknown one."""
+    from .claims import preset_claims
     from .presets import PRESET_DIR, load_preset
+
     preset = load_preset(name)
-    table = preset.extra.get("member")
-    if not table:
+    if not preset.members:
         raise ConfigError("preset", name, "a comparison preset (one with [[member]] tables)")
-    members = members_from_table(table, f"{name}.toml")
+    members = [Member(m.label, dict(m.changes)) for m in preset.members]
     labels = {m.label for m in members}
-    claims = preset.extra.get("claim", [])
-    if isinstance(claims, dict):
-        claims = [claims]
+    claims = preset_claims(preset)
     for i, claim in enumerate(claims):
-        for who in (claim.get("member"), (claim.get("against") or {}).get("member", claim.get("member"))):
-            if who not in labels:
+        others = [claim.member] + ([claim.against.member] if claim.against is not None else [])
+        for who in others:
+            if who is not None and who not in labels:
                 raise ConfigError(f"{name}.toml: claim[{i}].member", who, " | ".join(sorted(labels)))
-        if claim.get("op") not in OPS:
-            raise ConfigError(f"{name}.toml: claim[{i}].op", claim.get("op"), " | ".join(OPS))
-    raw = sys_tomllib.loads((PRESET_DIR / f"{name}.toml").read_text(encoding="utf-8"))
-    requires = str(raw.get("preset", {}).get("requires", ""))
-    return Comparison(name, preset.title, preset.caption, preset.config, members, list(claims), requires)
+    meta = tomllib.loads((PRESET_DIR / f"{name}.toml").read_text(encoding="utf-8")).get("preset", {})
+    threshold = meta.get("loss_threshold")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not threshold > 0):
+        raise ConfigError(f"{name}.toml: preset.loss_threshold", threshold, "a loss > 0")
+    return Comparison(name, preset.title, preset.caption, preset.config, members, claims, preset,
+                      str(meta.get("requires", "")), None if threshold is None else float(threshold))
 
 
-try:
-    import tomllib as sys_tomllib
-except ImportError:  # pragma: no cover - Python 3.10
-    import tomli as sys_tomllib
+def on_members(claim) -> bool:
+    """True when both sides of ``claim`` are members of this comparison (measured in lockstep)."""
+    if claim.member is None or claim.stage is not None or claim.changes:
+        return False
+    return claim.against is None or isinstance(claim.against.key_for(claim), str)
 
 
-def measure(spec: dict, lock: Lockstep, k: int, snapshot) -> float:
-    """The value of ``spec['metric']`` for member ``k`` (``snapshot`` is its state at the claim's step)."""
-    metric = spec["metric"]
-    if metric == "steps_to_loss":
-        if "threshold" not in spec:
-            raise ConfigError("claim.threshold", None, "a loss, for metric steps_to_loss")
-        steps = lock.steps_to_loss(k, float(spec["threshold"]), until=spec.get("until"))
-        return math.inf if steps is None else float(steps)
-    if metric == "steps_per_second":
-        rate = lock.steps_per_second(k)
-        return float("nan") if rate is None else float(rate)
-    try:
-        from . import claims as judge_module     # the presets' judge, when it is there
-        named = getattr(judge_module, "METRICS", {})
-    except ImportError:
-        named = {}
-    m = _INDEXED.match(metric)
-    if m is None:
-        raise ConfigError("claim.metric", metric, "a Snapshot field, name[i], or " + " | ".join(LOCKSTEP_METRICS))
-    name, index = m.group(1), m.group(2)
-    if name in named and index is None:
-        return float(named[name](snapshot) if callable(named[name]) else named[name])
-    if not hasattr(snapshot, name):
-        raise ConfigError("claim.metric", metric, "a Snapshot field, name[i], or " + " | ".join(LOCKSTEP_METRICS))
-    value = getattr(snapshot, name)
-    if index is not None:
-        value = value[int(index)]
-    return float(value)
+def claim_step(comp: Comparison, claim, steps: int | None = None) -> int:
+    """The step a claim is judged at (``steps``: a shorter run judges later claims at its end)."""
+    at = claim.at_step if claim.at_step is not None else comp.base.steps
+    return at if steps is None else min(at, steps)
 
 
-def claim_steps(comp: Comparison) -> list[int]:
-    """The steps at which the claims are judged, in order."""
-    return sorted({int(c.get("at_step", comp.base.steps)) for c in comp.claims})
+def claim_steps(comp: Comparison, steps: int | None = None) -> list[int]:
+    return sorted({claim_step(comp, c, steps) for c in comp.claims if on_members(c)})
 
 
-def judge(claim: dict, lock: Lockstep, snaps: list, step: int) -> Verdict:
-    """One claim, with ``snaps`` the members' snapshots at ``step`` (the claim's step)."""
-    index = {label: k for k, label in enumerate(lock.labels)}
-    k = index[claim["member"]]
-    value = measure(dict(claim, until=step), lock, k, snaps[k])
-    if "against" in claim:
-        other = dict(claim["against"])
-        kk = index[other.get("member", claim["member"])]
-        other.setdefault("threshold", claim.get("threshold"))
-        target = float(other.get("factor", 1.0)) * measure(dict(other, until=step), lock, kk, snaps[kk])
-    else:
-        target = float(claim["value"])
-    ok = not (math.isnan(value) or math.isnan(target))
-    holds = bool(OPS[claim["op"]](value, target)) if ok else False
-    return Verdict(claim["text"], value, holds, target, claim["op"], claim["member"], step)
+def measurements(comp: Comparison, lock: Lockstep, step: int, snapshots=None) -> dict:
+    """What the judge needs for member claims at ``step``: member label -> MemberMeasurement."""
+    snaps = lock.snapshots() if snapshots is None else snapshots
+    return {label: MemberMeasurement(s, lock, k, comp.loss_threshold, step)
+            for k, (label, s) in enumerate(zip(lock.labels, snaps))}
+
+
+def judge(comp: Comparison, claim, lock: Lockstep, step: int, snapshots=None):
+    """One member claim, measured on the lockstep run now (at ``step``)."""
+    from . import claims as C
+    return C.judge(claim, measurements(comp, lock, step, snapshots))
 
 
 def require(comp: Comparison) -> None:
@@ -170,20 +142,25 @@ def require(comp: Comparison) -> None:
             raise ComparisonSkipped(f"{comp.name} needs a GPU: {why}")
 
 
-def run_and_judge(comp: Comparison, backend: str = "numpy") -> tuple[Lockstep, list[Verdict]]:
-    """Train the members in lockstep to each claim's step and judge every claim there."""
+def run_and_judge(comp: Comparison, backend: str = "numpy") -> tuple[Lockstep, list]:
+    """Train the members in lockstep to each claim's step and judge every claim there; claims that
+    are not about members (a stage, another preset) are judged the ordinary way."""
+    from . import claims as C
     require(comp)
     base = comp.base.replace(backend=backend) if backend else comp.base
     lock = Lockstep(base, comp.members)
-    verdicts: dict[int, Verdict] = {}
+    verdicts: dict[int, object] = {}
     for step in claim_steps(comp):
-        snaps = lock.run_to(step, chunk=base.every * 10)
+        lock.run_to(step, chunk=base.every * 10)
         for i, claim in enumerate(comp.claims):
-            if int(claim.get("at_step", base.steps)) == step:
-                verdicts[i] = judge(claim, lock, snaps, step)
+            if on_members(claim) and claim_step(comp, claim) == step:
+                verdicts[i] = judge(comp, claim, lock, step)
+    for i, claim in enumerate(comp.claims):
+        if i not in verdicts:
+            verdicts[i] = C.judge(claim, C.measure_sources(comp.preset, claim, backend))
     return lock, [verdicts[i] for i in range(len(comp.claims))]
 
 
-def check_comparison(name: str, backend: str = "numpy") -> list[Verdict]:
+def check_comparison(name: str, backend: str = "numpy") -> list:
     """Judge every claim of a comparison preset (raises ComparisonSkipped where it cannot run)."""
     return run_and_judge(load_comparison(name), backend)[1]

@@ -124,10 +124,13 @@ class _RecordingRng:
 
     def __init__(self, rng: np.random.Generator, digest):
         self._rng, self._digest = rng, digest
+        self.epochs: list[str] = []      # a digest of each permutation, in order
 
     def permutation(self, n):
         perm = self._rng.permutation(n)
-        self._digest.update(np.asarray(perm, dtype=np.int64).tobytes())
+        raw = np.asarray(perm, dtype=np.int64).tobytes()
+        self._digest.update(raw)
+        self.epochs.append(hashlib.blake2b(raw, digest_size=8).hexdigest())
         return perm
 
 
@@ -243,6 +246,15 @@ class Lockstep:
         mean = np.convolve(clean, np.ones(window) / window, mode="valid")   # mean[i] ends at i + window - 1
         hit = np.flatnonzero(mean <= threshold)
         return int(steps[hit[0] + window - 1]) + 1 if hit.size else None
+
+    def same_batches(self) -> bool:
+        """True when every member trained on the same data and drew the same batch order for the
+        steps it took (a member that diverged stops early: its order is a prefix of the others')."""
+        if len({data_digest(sim) for sim in self.sims}) != 1:
+            return False
+        orders = [sim._batch_rng.epochs for sim in self.sims]
+        longest = max(orders, key=len)
+        return all(o == longest[: len(o)] for o in orders) and len({s.batch_size for s in self.sims}) == 1
 
     def digests(self) -> list[dict]:
         """Per member: a digest of its data and of the batch sequence it drew, and its step count.

@@ -260,7 +260,9 @@ class _CompareDriver:
         details = [", ".join(f"{k}={_fmt(v)}" for k, v in m.changes.items()) for m in self.comp.members]
         self.widget.set_members(self.lock.labels, details, self.comp.title)
         self.widget.set_snapshots(self.lock.snapshots())
-        self.claim_at = [min(int(c.get("at_step", config.steps)), config.steps) for c in self.comp.claims]
+        from engine.comparisons import claim_step, on_members
+        self.claims = [c for c in self.comp.claims if on_members(c)]
+        self.claim_at = [claim_step(self.comp, c, config.steps) for c in self.claims]
         self.verdicts = {}
 
     def advance(self, target: int) -> None:
@@ -269,9 +271,9 @@ class _CompareDriver:
         for stop in stops:
             if any(s.step_count < stop and not s.diverged for s in self.lock.sims):
                 self.widget.set_snapshots(self.lock.run_to(stop))
-            for i, (claim, at) in enumerate(zip(self.comp.claims, self.claim_at)):
+            for i, (claim, at) in enumerate(zip(self.claims, self.claim_at)):
                 if at == stop and i not in self.verdicts:
-                    self.verdicts[i] = judge(claim, self.lock, self.lock.snapshots(), stop)
+                    self.verdicts[i] = judge(self.comp, claim, self.lock, stop)
         if self.verdicts:
             self.widget.set_verdicts([self.verdicts[i] for i in sorted(self.verdicts)])
 

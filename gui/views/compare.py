@@ -403,17 +403,21 @@ class CompareView(QtWidgets.QWidget):
         self.sigModeChanged.emit(mode)
 
     def set_verdicts(self, verdicts) -> None:
-        """Claim lines: objects with ``text``, ``holds``, ``member`` and ``describe()``."""
+        """Claim lines: engine.claims.Verdict objects (text, holds, value, op, threshold, step)."""
         if not verdicts:
             self.verdicts.hide()
             return
         pal = colors.theme(self._theme)
         lines = []
         for v in verdicts:
-            mark, color = ("✓", colors.OKABE_ITO["green"]) if v.holds else ("✗", colors.OKABE_ITO["vermillion"])
+            from engine.claims import format_value
+            mark, color = {True: ("✓", colors.OKABE_ITO["green"]), False: ("✗", colors.OKABE_ITO["vermillion"]),
+                           None: ("?", pal["muted"])}[v.holds]
+            measured = f"{format_value(v.value)} {v.op} {format_value(v.threshold)}"
+            step = f" at step {v.step:,}" if v.step is not None else ""
             lines.append(f'<span style="color:{color}; font-weight:bold">{mark}</span> '
                          f'<span style="color:{pal["foreground"]}">{_html(v.text)}</span> '
-                         f'<span style="color:{pal["muted"]}">({_html(v.describe())})</span>')
+                         f'<span style="color:{pal["muted"]}">({_html(measured)}{step})</span>')
         self.verdicts.setText("<br>".join(lines))
         self.verdicts.show()
 

@@ -22,10 +22,18 @@ def test_members_share_batches_and_step_counts():
     assert [x["steps"] for x in d] == [50] * 4 == lock.step_counts
     assert len({x["batch_digest"] for x in d}) == 1
     assert len({x["data_digest"] for x in d}) == 1
+    assert lock.same_batches()
     # the digests are of what the members really drew: a member trained one more step differs
     lock.sims[1].step(1)
     d2 = lock.digests()
     assert d2[1]["batch_digest"] != d2[0]["batch_digest"] and d2[0] == d[0]
+    assert lock.same_batches()          # one ahead: still the same order (a prefix)
+    # negative control: a member whose batch order really differs is caught
+    other = Lockstep(BASE, members[:2])
+    other.sims[1]._batch_rng._rng = np.random.default_rng(99)
+    other.run_to(20)
+    assert not other.same_batches()
+    assert other.digests()[0]["batch_digest"] != other.digests()[1]["batch_digest"]
 
 
 def test_lockstep_members_equal_single_runs():
