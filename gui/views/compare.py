@@ -31,7 +31,7 @@ MEMBER_DASHES = (QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCo
 MEMBER_SYMBOLS = ("o", "s", "t", "d")
 DASH_TEXT = ("——", "– –", "· · ·", "–·–")
 HEADER_PX = 22
-NUMBERS_PX = 18
+NUMBERS_PX = 20
 TITLE_PX = 26
 VERDICT_PX = 20
 MAX_RANGE_SAMPLE = 200_000   # values per member and layer looked at for the shared colour scale
@@ -283,6 +283,7 @@ class CompareView(QtWidgets.QWidget):
         self._mode = "gradient"
         self._range: tuple[float, float] | None = None
         self._snapshots: list = []
+        self._generation = None
         self.panels: list[MemberPanel] = []
 
         self.title = QtWidgets.QLabel()
@@ -330,7 +331,7 @@ class CompareView(QtWidgets.QWidget):
         self.verdicts.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.verdicts.hide()
         self.scale_note = QtWidgets.QLabel()
-        self.scale_note.setFont(font(NUMBERS_PX - 2, pixels=True))
+        self.scale_note.setFont(font(NUMBERS_PX, pixels=True))
 
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         split.setChildrenCollapsible(False)
@@ -368,6 +369,19 @@ class CompareView(QtWidgets.QWidget):
         self._range = None
         self._snapshots = []
         self.set_verdicts([])
+
+    def set_frame(self, frame, labels: list[str] | None = None, title: str = "") -> None:
+        """Show a frame of the engine process (``gui.frames.Frame``: ``generation``, ``configs``,
+        ``snapshots`` per member). A new generation (new members, or a reset) starts the view over;
+        without ``labels`` each member is labelled by the Config fields that differ."""
+        configs = list(frame.configs)
+        if frame.generation != self._generation or len(self.panels) != len(frame.snapshots):
+            from engine.lockstep import differences, member_labels
+            keys = differences(configs)
+            details = [", ".join(f"{k}={getattr(c, k)}" for k in keys) for c in configs]
+            self.set_members(labels or member_labels(configs), details, title)
+            self._generation = frame.generation
+        self.set_snapshots(frame.snapshots)
 
     def labels(self) -> list[str]:
         return [p.label for p in self.panels]

@@ -88,3 +88,23 @@ def test_verdicts_and_four_members(view, qtbot):
     assert not view.verdicts.isVisible()
     view.set_mode("weight")
     assert all(p.graph.mode() == "weight" for p in view.panels)
+
+
+def test_frames_of_the_engine_process(view):
+    """Frames as the engine process sends them (generation, configs, snapshots per member)."""
+    from collections import namedtuple
+    Frame = namedtuple("Frame", "generation configs snapshots")
+    configs = [BASE.replace(init="xavier_normal"), BASE.replace(init="he_normal")]
+    lock = Lockstep(BASE, [Member("a", {"init": "xavier_normal"}), Member("b", {"init": "he_normal"})])
+    view.set_frame(Frame(1, configs, lock.step(5)))
+    assert view.labels() == ["init=xavier_normal", "init=he_normal"]
+    view.set_frame(Frame(1, configs, lock.step(5)))
+    assert "step 10" in view.panels[0].numbers.text()
+    view.draw_now()
+    xs, _ = view.charts.acc_curves[0].getData()
+    assert list(xs) == [5, 10]
+    fresh = Lockstep(BASE, [Member("a", {"init": "xavier_normal"}), Member("b", {"init": "he_normal"})])
+    view.set_frame(Frame(2, configs, fresh.step(3)))            # a reset: the charts start over
+    view.draw_now()
+    xs, _ = view.charts.acc_curves[0].getData()
+    assert list(xs) == [3]
