@@ -337,8 +337,10 @@ class CompareView(QtWidgets.QWidget):
         split.setChildrenCollapsible(False)
         split.addWidget(graphs_host)
         split.addWidget(charts_host)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split.setStretchFactor(0, 7)      # the graphs are the picture; the charts get about 30%
+        split.setStretchFactor(1, 3)
+        self.split = split
+        split.splitterMoved.connect(lambda *_: setattr(self, "_user_split", True))
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)
@@ -350,6 +352,12 @@ class CompareView(QtWidgets.QWidget):
         self.set_theme("dark")
 
     # ----- members and data -----
+    def resizeEvent(self, event):  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        total = sum(self.split.sizes())
+        if total > 0 and not getattr(self, "_user_split", False):
+            self.split.setSizes([int(total * 0.68), total - int(total * 0.68)])
+
     def set_members(self, labels: list[str], details: list[str] | None = None, title: str = "") -> None:
         """Build one panel per member (2-4), labelled by what differs; forgets the previous run."""
         for panel in self.panels:
