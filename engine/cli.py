@@ -306,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gradflow",
         description="Gradient Flow Lab, headless: train networks and record how gradients flow. "
                     "Run without a command to open the desktop app.",
+        epilog="drawing command: record (GIF/MP4/PNG of the app's views, offscreen) -- "
+               "see `main.py record --help`",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     fmt = argparse.RawDescriptionHelpFormatter

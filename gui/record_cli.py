@@ -170,7 +170,14 @@ def _record(args, path: Path, size, fps, config, preset) -> int:
         widget.show()
         app.processEvents()
         from gui.record import grab_rgb
+        # the charts' accuracy and test points come from the snapshots the view is given: feed it
+        # about 100 times over the run even when few frames are grabbed
+        feed = [] if args.view in ("zigzag", "landscape", "window") and not args.compare else \
+            list(range(0, steps, max(1, steps // 100)))
         for target in targets:
+            for step in [s for s in feed if s < target]:
+                driver.advance(step)
+            feed = [s for s in feed if s > target]
             driver.advance(target)
             app.processEvents()
             recording.add(grab_rgb(driver.grab_target(), size))
@@ -375,9 +382,15 @@ class _WindowDriver:
         if target == 0:
             self._wait(lambda: self._latest is not None, 30)
             return
-        w.transport.play_action.setChecked(True)
-        self._wait(lambda: self._latest is not None and (self._latest.step >= target or self._latest.diverged), 600)
-        w.transport.play_action.setChecked(False)
+        # the runner's own play/pause (idempotent): toggling the Play button raced with the
+        # running-state echo from the training thread and could leave it paused
+        w.runner.play()
+        self._wait(lambda: self._latest is not None and (self._latest.step >= target or self._latest.diverged), 300)
+        w.runner.pause()
+        try:   # let the paused state reach the toolbar before the frame is grabbed
+            self._wait(lambda: not w.transport.play_action.isChecked(), 2)
+        except UsageError:
+            pass
         QtCore.QCoreApplication.processEvents()
 
     def _wait(self, done, seconds):

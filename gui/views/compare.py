@@ -79,6 +79,9 @@ class MemberPanel(QtWidgets.QFrame):
         self.numbers = QtWidgets.QLabel()
         self.numbers.setFont(font(NUMBERS_PX, pixels=True))
         self.numbers.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.numbers.setWordWrap(True)        # wraps in a narrow panel instead of being cut off
+        self.numbers.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        self.numbers.setMinimumWidth(10)
         self.detail = detail
         self.graph = NetworkGraphView()
         self._compact(self.graph)
@@ -123,7 +126,7 @@ class MemberPanel(QtWidgets.QFrame):
             acc = "" if math.isnan(snap.accuracy) else f" · accuracy {snap.accuracy:.1%}"
             state = f"loss {colors.sci(snap.loss, 3)}{acc}"
         self.numbers.setText(f'<span style="color:{fg}">step {snap.step:,} · {state} · '
-                             f'first/last ‖∇W‖ {colors.sci(snap.grad_ratio)}</span>')
+                             f'first/last ‖∇W‖ {ratio_text(snap)}</span>')
 
     def set_theme(self, name: str) -> None:
         self._palette = colors.theme(name)
@@ -134,6 +137,32 @@ class MemberPanel(QtWidgets.QFrame):
         self.setPalette(pal)
         self.setAutoFillBackground(True)
         self._update_header()
+
+
+def ratio_text(snap) -> str:
+    """The first/last gradient ratio in words when it is not a number: a dead net has no gradient."""
+    r = snap.grad_ratio
+    if math.isfinite(r):
+        return colors.sci(r)
+    norms = np.asarray(snap.grad_norms, dtype=np.float64)
+    if norms.size and np.all(norms == 0):
+        return "none (every gradient is 0)"
+    if norms.size and norms[-1] == 0:
+        return "last layer's gradient is 0"
+    return "not finite"
+
+
+def set_log_range(plot, x: np.ndarray, y: np.ndarray, min_decades: float = 3.0) -> None:
+    """A log axis (data in log10) spanning at least ``min_decades``: a narrower one stacks the
+    2..9 tick labels of one decade on top of each other."""
+    fy = y[np.isfinite(y)]
+    if not fy.size:
+        return
+    lo, hi = float(fy.min()), float(fy.max())
+    if hi - lo < min_decades:
+        mid = (hi + lo) / 2
+        lo, hi = mid - min_decades / 2, mid + min_decades / 2
+    set_view_range(plot, x, np.array([lo, hi]))
 
 
 def _html(text: str) -> str:
@@ -170,7 +199,7 @@ class CompareCharts(ChartBase):
         mk = lambda pw, **kw: [pw.plot(connect="finite", **kw) for _ in range(K)]  # noqa: E731
         self.loss_raw = mk(self.loss_plot)
         self.loss_curves = mk(self.loss_plot)
-        self.acc_curves = mk(self.acc_plot)
+        self.acc_curves = mk(self.acc_plot, symbolSize=5)   # measured at frames only: show where
         self.ratio_curves = mk(self.ratio_plot)
         self.norm_curves = mk(self.norms_plot)
         for c in self.loss_raw:
@@ -194,6 +223,9 @@ class CompareCharts(ChartBase):
             self.norm_curves[k].setSymbolSize(11)
             self.norm_curves[k].setSymbolBrush(pg.mkBrush(MEMBER_COLORS[k % 4]))
             self.norm_curves[k].setSymbolPen(pg.mkPen(bg))
+            self.acc_curves[k].setSymbol(MEMBER_SYMBOLS[k % 4])
+            self.acc_curves[k].setSymbolBrush(pg.mkBrush(MEMBER_COLORS[k % 4]))
+            self.acc_curves[k].setSymbolPen(pg.mkPen(MEMBER_COLORS[k % 4]))
 
     def clear(self) -> None:
         K = len(self._labels)
@@ -263,12 +295,12 @@ class CompareCharts(ChartBase):
         if all_steps:
             steps = np.concatenate(all_steps)
             set_view_range(self.loss_plot, steps, np.concatenate(all_loss + [np.full(1, np.nan)]))
-            set_view_range(self.ratio_plot, steps, np.concatenate(all_ratio))
+            set_log_range(self.ratio_plot, steps, np.concatenate(all_ratio))
             acc_steps = np.concatenate([a.steps[: a.n] for a in self._acc])
             if acc_steps.size:
                 self.acc_plot.setRange(xRange=(float(acc_steps.min()), float(max(acc_steps.max(), 1))),
                                        yRange=(0.0, 1.0), padding=0.03)
-            set_view_range(self.norms_plot, np.concatenate(all_layers), np.concatenate(all_norms))
+            set_log_range(self.norms_plot, np.concatenate(all_layers), np.concatenate(all_norms))
 
 
 class CompareView(QtWidgets.QWidget):

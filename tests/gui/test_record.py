@@ -168,3 +168,19 @@ def test_record_bad_arguments_exit_2(tmp_path, args, needle):
     assert res.returncode == 2, res.stderr
     assert needle in res.stderr and "Traceback" not in res.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_headless_record_zigzag_window_and_landscape(tmp_path):
+    res = record("--preset", "zigzag", "--view", "zigzag", "--frames", "6", "--size", "800x450",
+                 "--out", str(tmp_path / "zz.gif"), "-q")
+    assert res.returncode == 0, res.stderr
+    zz = read_all(tmp_path / "zz.gif")
+    assert zz.shape[1:] == (450, 800, 3) and 2 <= zz.shape[0] <= 6   # the path grows frame by frame
+    res = record("--preset", "relu-fix", "--view", "window", "--steps", "30", "--frames", "3", "--size",
+                 "1280x720", "--out", str(tmp_path / "w.mp4"), "-q")
+    assert res.returncode == 0, res.stderr
+    assert read_all(tmp_path / "w.mp4").shape == (3, 720, 1280, 3)
+    res = record("--preset", "relu-fix", "--view", "landscape", "--steps", "20", "--size", "800x600",
+                 "--out", str(tmp_path / "l.png"), "-q")
+    assert res.returncode == 0, res.stderr
+    assert iio.imread(tmp_path / "l.png").shape == (600, 800, 3)
