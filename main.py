@@ -13,6 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("gui", "--gui"):
         return main_gui(argv[1:])
+    if argv[0].split("=")[0] in GUI_OPTIONS:  # `python main.py --preset X --play`: the app, no `gui` word
+        return main_gui(argv)
     if argv[0] == "record":  # a drawing command: the app's views, offscreen; Qt is imported only here
         from gui.record_cli import main as record_main
         return record_main(argv[1:])
@@ -22,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
         surface_cli.figure_renderer = render_png
     from engine.cli import main as cli_main  # headless: Qt is never imported on this path
     return cli_main(argv)
+
+
+GUI_OPTIONS = ("--preset", "--config", "--theme", "--play", "--quit-after", "--report-startup")
 
 
 def main_gui(argv: list[str] | None = None) -> int:

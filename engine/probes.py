@@ -30,7 +30,8 @@ def unit_statistics(network) -> dict:
                              "unit_activation", "unit_dead", "unit_saturation", "activation_samples")}
     for cache in network.caches:
         d, h = to_numpy(cache.d), to_numpy(cache.h)
-        unit_dead = ~(d != 0).any(axis=0)                  # zero derivative for the whole batch
+        # zero derivative for the whole batch; a unit whose output is not finite is not "dead"
+        unit_dead = ~(d != 0).any(axis=0) & np.isfinite(h).all(axis=0)
         unit_sat = (np.abs(d) < threshold).mean(axis=0)
         stats["unit_dead"].append(unit_dead)
         stats["unit_saturation"].append(unit_sat.astype(np.float64))

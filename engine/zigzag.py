@@ -86,10 +86,14 @@ def centred_counterpart(problem: NeuronProblem) -> NeuronProblem:
     return problem.replace(inputs=CENTRED_COUNTERPART) if problem.positive else problem
 
 
-def fair_comparison(problem: NeuronProblem) -> FairComparison:
-    """Both input kinds at ``problem.lr`` and at each one's best stable rate."""
+def fair_comparison(problem: NeuronProblem, centred: NeuronProblem | None = None) -> FairComparison:
+    """Both input kinds at ``problem.lr`` and at each one's best stable rate.
+
+    ``centred`` is the zero-centred side (default: ``problem`` with centred inputs); only its
+    inputs differ from ``problem``'s.
+    """
     positive = problem if problem.positive else problem.replace(inputs="sigmoid")
-    centred = centred_counterpart(positive)
+    centred = centred_counterpart(positive) if centred is None else positive.replace(inputs=centred.inputs)
     return FairComparison(problem.lr, run_side(positive), run_side(centred),
                           best_stable_lr(positive), best_stable_lr(centred))
 

@@ -57,8 +57,22 @@ class _FirstExpose:
         window.windowHandle().installEventFilter(self.filter)
 
 
+def display_problem() -> str | None:
+    """Why no window can open (no display on Linux), as one line; None when one can."""
+    if not sys.platform.startswith("linux"):
+        return None
+    if os.environ.get("QT_QPA_PLATFORM") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("gradient-flow-lab: no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset); "
+            "run it on a desktop, or use the headless commands: python main.py --help")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    problem = display_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     t_main = time.perf_counter()
     from PySide6 import QtCore, QtGui, QtWidgets
 

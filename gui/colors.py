@@ -30,7 +30,7 @@ THEMES: dict[str, dict[str, str]] = {
         "node_outline": "#C8CCD2",
         "dead": OKABE_ITO["vermillion"],      # dead unit: big X
         "dead_outline": "#FFFFFF",
-        "saturated": OKABE_ITO["yellow"],     # saturated unit: thick square ring
+        "saturated": OKABE_ITO["purple"],     # saturated / inactive unit: square ring (not in viridis)
         "edge_cmap": "viridis",     # low end dark: fading gradients sink into the background
         "panel": "#1B1E24",
     },
@@ -44,11 +44,50 @@ THEMES: dict[str, dict[str, str]] = {
         "node_outline": "#3A3A3A",
         "dead": OKABE_ITO["vermillion"],
         "dead_outline": "#000000",
-        "saturated": OKABE_ITO["blue"],
-        "edge_cmap": "CET-L17@0.1",  # white-orange-pink-blue from 10%: fading edges pale to white
+        "saturated": "#A8437E",      # reddish purple, darker for white (not in viridis)
+        "edge_cmap": "viridis@0:0.6",  # same meaning as dark (purple weak -> green strong); strong edges keep 3:1 on white
         "panel": "#EEF0F3",
     },
 }
+
+
+# Two data series (weights vs signal, train vs test): the same hues in both themes, the light theme's
+# darker so that every line keeps >= 3:1 contrast on its background (WCAG 2 non-text contrast).
+SERIES = {"dark": (OKABE_ITO["sky_blue"], OKABE_ITO["orange"]), "light": (OKABE_ITO["blue"], OKABE_ITO["vermillion"])}
+
+
+def luminance(color) -> float:
+    """WCAG relative luminance of a colour (hex string or QColor)."""
+    c = QtGui.QColor(color)
+
+    def lin(v: float) -> float:
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+    return 0.2126 * lin(c.redF()) + 0.7152 * lin(c.greenF()) + 0.0722 * lin(c.blueF())
+
+
+def contrast(a, b) -> float:
+    """WCAG contrast ratio between two colours (1 to 21)."""
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def legible_range(cmap_name: str, background, minimum: float = 3.0, n: int = 201) -> tuple[float, float]:
+    """The widest [lo, hi] of a colour map whose colours all have ``minimum`` contrast on ``background``."""
+    cmap = colormap(cmap_name)
+    pos = np.linspace(0.0, 1.0, n)
+    ok = np.array([contrast(cmap.map(float(p), mode="qcolor"), background) >= minimum for p in pos])
+    if not ok.any():
+        return 0.0, 1.0
+    # the longest run of legible positions
+    best, start = (0, 0), None
+    for i, good in enumerate(np.append(ok, False)):
+        if good and start is None:
+            start = i
+        elif not good and start is not None:
+            if i - start > best[1] - best[0]:
+                best = (start, i)
+            start = None
+    return float(pos[best[0]]), float(pos[best[1] - 1])
 
 
 def theme(name: str) -> dict[str, str]:
@@ -60,16 +99,17 @@ def theme(name: str) -> dict[str, str]:
 
 def colormap(name: str) -> pg.ColorMap:
     """A pyqtgraph colour map by name; ``NAME_r`` reverses it, ``NAME@0.1`` starts it at 10%."""
-    start = 0.0
+    start, end = 0.0, 1.0
     if "@" in name:
         name, frac = name.split("@")
-        start = float(frac)
+        start, _, stop = frac.partition(":")
+        start, end = float(start), float(stop) if stop else 1.0
     reverse = name.endswith("_r")
     cmap = copy.deepcopy(pg.colormap.get(name[:-2] if reverse else name))  # get() may share
     if reverse:
         cmap.reverse()
-    if start > 0.0:
-        cmap = pg.ColorMap(np.linspace(0.0, 1.0, 128), cmap.getLookupTable(start, 1.0, 128, alpha=True))
+    if start > 0.0 or end < 1.0:
+        cmap = pg.ColorMap(np.linspace(0.0, 1.0, 128), cmap.getLookupTable(start, end, 128, alpha=True))
     return cmap
 
 
@@ -148,6 +188,24 @@ def sci(value: float, digits: int = 2) -> str:
     mant, exp = f"{value:.{max(digits - 1, 0)}e}".split("e")
     mant = mant.rstrip("0").rstrip(".")
     return f"{mant}e{int(exp)}"
+
+
+FLOAT32_TINY = 1.1754944e-38   # smallest normal float32: a norm of 0 means "underflowed below this"
+
+
+def magnitude_text(value: float, digits: int = 2) -> str:
+    """A norm or ratio as text that never says 'nan' for something measurable.
+
+    0 reads "< 1e-38" (underflow: the float32 engine cannot hold a smaller positive number),
+    infinity "overflow", NaN "not finite".
+    """
+    if value is None or np.isnan(value):
+        return "not finite"
+    if np.isinf(value):
+        return "overflow" if value > 0 else "-overflow"
+    if value == 0:
+        return "< 1e-38"
+    return sci(value, digits)
 
 
 def decade_ticks(vmin: float, vmax: float, max_ticks: int = 9) -> list[tuple[float, str]]:

@@ -182,6 +182,13 @@ class ControlPanel(QtWidgets.QWidget):
             self.preset_combo.addItem(preset.title, preset)
             self.preset_combo.setItemData(self.preset_combo.count() - 1, preset.caption, QtCore.Qt.ToolTipRole)
         self.preset_combo.currentIndexChanged.connect(self._on_preset_index)
+        # the list shows every title whole, however narrow the panel (the box itself may elide)
+        view = self.preset_combo.view()
+        view.setTextElideMode(QtCore.Qt.ElideNone)
+        metrics = QtGui.QFontMetrics(view.font())
+        widest = max((metrics.horizontalAdvance(self.preset_combo.itemText(i))
+                      for i in range(self.preset_combo.count())), default=0)
+        view.setMinimumWidth(widest + 48)
         lay.addWidget(self.preset_combo)
         lay.addWidget(self.preset_caption)
         return box
@@ -199,7 +206,8 @@ class ControlPanel(QtWidgets.QWidget):
         if preset is None:
             self.preset_caption.setText("")
             return
-        self.preset_caption.setText(preset.caption)
+        self.preset_caption.setText(f"<b>{preset.title}</b><br>{preset.caption}")   # the whole title
+        self.preset_combo.setToolTip(preset.title)
         self.show_error("")
         self.set_config(preset.config)
         self.sigConfigChanged.emit(preset.config)
@@ -377,8 +385,12 @@ class TransportBar(QtWidgets.QToolBar):
         self._label_play(running)
 
     def _label_play(self, running: bool):
-        icon = QtWidgets.QStyle.SP_MediaPause if running else QtWidgets.QStyle.SP_MediaPlay
-        self.play_action.setIcon(self.style().standardIcon(icon))
+        icons = getattr(self, "icons", None)   # themed icons (gui/icons.py) once the window sets them
+        if icons:
+            self.play_action.setIcon(icons["pause" if running else "play"])
+        else:
+            icon = QtWidgets.QStyle.SP_MediaPause if running else QtWidgets.QStyle.SP_MediaPlay
+            self.play_action.setIcon(self.style().standardIcon(icon))
         self.play_action.setText("Pause" if running else "Play")
 
     def _on_play_toggled(self, on: bool):

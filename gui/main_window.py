@@ -6,6 +6,7 @@ timer takes the worker's latest frame at ~30 Hz and hands its snapshot to the vi
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -39,6 +40,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._generation = -1
         self._data = None
         self._diverged_at = None
+        from gui.honest import DivergenceKeeper
+        self._honest = DivergenceKeeper()
         self._view_docks: dict[str, QtWidgets.QDockWidget] = {}
         self._extra_views: list[QtWidgets.QWidget] = []
         self._build_central()
@@ -347,7 +350,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _show_frame(self, frame):
         """Hand a frame to every view (they draw into their scenes; painting follows)."""
-        snapshot = frame.snapshot
+        # a diverged run keeps showing its last finite state (gui/honest.py)
+        replayed = None
+        if frame.snapshot.diverged and hasattr(self.runner, "last_finite_snapshot"):
+            replayed = self.runner.last_finite_snapshot(frame.generation)
+        snapshot, divergence = self._honest.filter(frame.generation, frame.snapshot, replayed)
+        if snapshot is not frame.snapshot:
+            frame = dataclasses.replace(frame, snapshot=snapshot)
         if frame.generation != self._generation:
             self._generation = frame.generation
             self._data = frame.data
@@ -364,7 +373,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 view.set_snapshot(snapshot)
         self._update_status(frame)
         if snapshot.diverged and self._diverged_at is None:
-            self._show_banner(snapshot.diverged_at if snapshot.diverged_at >= 0 else snapshot.step)
+            self._show_banner(snapshot.diverged_at if snapshot.diverged_at >= 0 else snapshot.step, divergence)
         self.sigFrameShown.emit(snapshot)
 
     def _update_status(self, frame):
@@ -378,9 +387,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if frame.data is not None and frame.data.backend_reason:
             labels["backend"].setToolTip(frame.data.backend_reason)
 
-    def _show_banner(self, step: int):
+    def _show_banner(self, step: int, divergence=None):
         self._diverged_at = step
-        self.banner.setText(f"Diverged at step {step:,}: loss became NaN/Inf — training paused. "
+        self.banner.setText(divergence.banner() if divergence is not None else
+                            f"Diverged at step {step:,}: loss became NaN/Inf — training paused. "
                             "Lower the learning rate or change the init, then Reset.")
         self.banner.show()
         self.transport.set_running(False)
@@ -446,7 +456,17 @@ def make_palette(name: str) -> QtGui.QPalette:
                         (P.HighlightedText, QtGui.QColor("#000000" if name == "dark" else "#FFFFFF")),
                         (P.PlaceholderText, QtGui.QColor(t["muted"])), (P.Link, accent)):
         palette.setColor(role, color)
+    # frames of check boxes, spin boxes and buttons: Fusion draws them from these roles
+    for role, share in ((P.Light, 0.9), (P.Midlight, 0.75), (P.Mid, 0.6), (P.Dark, 0.5), (P.Shadow, 0.3)):
+        palette.setColor(role, _mix(t["muted"], t["background"], share))
     palette.setColor(P.Disabled, P.WindowText, QtGui.QColor(t["muted"]))
     palette.setColor(P.Disabled, P.Text, QtGui.QColor(t["muted"]))
     palette.setColor(P.Disabled, P.ButtonText, QtGui.QColor(t["muted"]))
     return palette
+
+
+def _mix(a: str, b: str, share: float) -> QtGui.QColor:
+    """``share`` of colour ``a`` over ``b``."""
+    ca, cb = QtGui.QColor(a), QtGui.QColor(b)
+    return QtGui.QColor.fromRgbF(*(share * x + (1 - share) * y for x, y in
+                                   ((ca.redF(), cb.redF()), (ca.greenF(), cb.greenF()), (ca.blueF(), cb.blueF()))))

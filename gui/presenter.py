@@ -75,27 +75,44 @@ class ClaimBar(QtWidgets.QFrame):
                            f" QLabel {{ color: {t['foreground']}; background: transparent; }}")
 
 
-def verdict_html(verdict, final_verdict=None, live: bool = True) -> tuple[str, str]:
-    """(claim line, value line) as HTML for one verdict."""
+def verdict_html(verdict, stated=None, live: bool = True) -> tuple[str, str]:
+    """(claim line, value line) as HTML.
+
+    ``verdict``: measured now; ``stated``: measured at the claim's step (live when the run passed
+    it, else the headless check). Past the claim's step the mark is the one at that step, and the
+    value now is shown beside it.
+    """
     from engine.claims import format_value
-    colour = MARK_COLOURS[verdict.holds]
-    head = f'<span style="color:{colour}">{verdict.mark}</span>&nbsp;{_esc(verdict.text)}'
-    cmp = f"{verdict.metric} = <b>{format_value(verdict.value)}</b> {_esc(verdict.op)} {format_value(verdict.threshold)}"
-    if verdict.reference is not None:
-        cmp += f" (reference run: {format_value(verdict.reference)})"
-    where = f"at step {verdict.step:,}" if verdict.step is not None else ""
-    source = "live" if live else "computed headless"
-    value = f"{source}: {cmp} {where}"
-    if verdict.at_step is not None and verdict.step is not None and live:
-        if verdict.step < verdict.at_step:
-            value += f" — the claim is stated for step {verdict.at_step:,}"
-            if final_verdict is not None:
-                value += f' (headless check: <span style="color:{MARK_COLOURS[final_verdict.holds]}">' \
-                         f'{final_verdict.mark}</span> {format_value(final_verdict.value)})'
-        elif verdict.step > verdict.at_step:
-            value += f" — past the claim's step {verdict.at_step:,}"
-    if verdict.detail:
-        value += f" — {_esc(verdict.detail)}"
+
+    def cmp(v):
+        text = f"{v.metric} = <b>{format_value(v.value)}</b> {_esc(v.op)} {format_value(v.threshold)}"
+        if v.reference is not None:
+            text += f" (reference run: {format_value(v.reference)})"
+        return text
+
+    def mark(v):
+        return f'<span style="color:{MARK_COLOURS[v.holds]}">{v.mark}</span>'
+
+    shown = verdict
+    at, step = verdict.at_step, verdict.step
+    if not live:
+        value = f"computed headless: {cmp(verdict)}" + (f" at step {step:,}" if step is not None else "")
+    elif at is None or step is None:
+        value = f"live: {cmp(verdict)}"
+    elif step < at:
+        value = f"live: {cmp(verdict)} at step {step:,} — the claim is stated for step {at:,}"
+        if stated is not None:
+            value += f" (headless check: {mark(stated)} {format_value(stated.value)})"
+    elif step == at or stated is None:
+        value = f"live at the claim's step {at:,}: {cmp(verdict)}" if step == at else \
+            f"live: {cmp(verdict)} at step {step:,}, past the claim's step {at:,}"
+    else:
+        shown = stated
+        value = (f"at the claim's step {at:,}: {cmp(stated)} {mark(stated)} — now, at step {step:,}: "
+                 f"{format_value(verdict.value)} {mark(verdict)}")
+    if shown.detail:
+        value += f" — {_esc(shown.detail)}"
+    head = f"{mark(shown)}&nbsp;{_esc(shown.text)}"
     return head, value
 
 
@@ -124,6 +141,7 @@ class Presenter(QtCore.QObject):
         self._saved = None
         self._snapshot = None
         self._refs: dict[int, tuple[dict, object]] = {}
+        self._at_step: dict[int, object] = {}      # claim index -> live verdict at its step
         self._token = 0
         self._measured = _Measured(self)
         self._measured.sigDone.connect(self._on_measured)
@@ -135,6 +153,10 @@ class Presenter(QtCore.QObject):
         self.preset = preset
         self.stage = 0
         self._snapshot = None
+        docks = getattr(self.window, "_view_docks", {})
+        if preset is not None and "neuron" in preset.extra and "Zig-zag" in docks:
+            docks["Zig-zag"].raise_()   # the zig-zag preset's lesson is in that tab
+            QtCore.QTimer.singleShot(0, docks["Zig-zag"].raise_)   # after the window's own first layout
         if preset is not None and preset.stages:
             self._apply_stage()
             return
@@ -220,6 +242,7 @@ class Presenter(QtCore.QObject):
         self._arm_stop()
         self._token += 1
         self._refs = {}
+        self._at_step = {}
         preset, claims, token = self.preset, self.claims(), self._token
         if preset is None or not claims:
             return
@@ -268,7 +291,12 @@ class Presenter(QtCore.QObject):
                 snaps[claim.key] = self._snapshot
                 if final is not None and final.at_step is None:
                     final = dataclasses.replace(final, at_step=claim.at_step)
-                rows.append((judge(claim, snaps), final, True))
+                now = judge(claim, snaps)
+                if now.step is not None and now.step == claim.at_step:
+                    self._at_step[i] = now            # the live run at the claim's own step
+                elif now.step is not None and now.step < (claim.at_step or 0):
+                    self._at_step.pop(i, None)        # a reset: that measurement is gone
+                rows.append((now, self._at_step.get(i, final), True))
             elif final is not None:
                 rows.append((final, final, False))
             else:
@@ -292,8 +320,8 @@ class Presenter(QtCore.QObject):
         self.bar.claim_label.setText(head)
         self.bar.value_label.setText(value)
         others = []
-        for verdict, final, live in rows[1:]:
-            h, v = verdict_html(verdict, final, live)
+        for verdict, stated, live in rows[1:]:
+            h, v = verdict_html(verdict, stated, live)
             others.append(f"{h} <span style='font-weight:normal'>— {v}</span>")
         self.bar.others_label.setText("<br>".join(others))
         self.bar.others_label.setVisible(bool(others))
@@ -403,6 +431,11 @@ def install_presenter(window) -> Presenter:
     window.actions_hub = hub
     hub.build_menus({"View": window.view_menu})
     window._extra_views.append(presenter.bar)   # themed with the rest
+    from gui.icons import TransportTheme
+    window._extra_views.append(TransportTheme(window.transport))   # icons in the theme's text colour
     window.controls.sigPresetChosen.connect(presenter.set_preset)
     window.controls.sigConfigChanged.connect(presenter._on_config_changed)
+    if window.graph is not None:   # the graph's markers say "inactive" for ReLU-like units
+        window.controls.sigConfigChanged.connect(lambda c: window.graph.set_activation(c.activation))
+        window.graph.set_activation(window.controls.config.activation)
     return presenter

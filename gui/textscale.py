@@ -122,6 +122,9 @@ class TextScaler(QtCore.QObject):
             f = QtGui.QFont(w.font())
             f.setPixelSize(px)
             w.setFont(f)
+            lines = getattr(w, "gfl_lines", None)   # a fixed-height label keeps its lines whole
+            if lines:
+                w.setFixedHeight(QtGui.QFontMetrics(f).lineSpacing() * lines + 4)
         w.setProperty("gflSetPx", px)
 
     @staticmethod
@@ -147,7 +150,7 @@ class TextScaler(QtCore.QObject):
                     key = "gflBaseWidth"
                     if getattr(item, key, None) is None:
                         setattr(item, key, item.fixedWidth)
-                    item.setWidth(int(getattr(item, key) * max(ratio, 1.0)))
+                    item.setWidth(int(getattr(item, key) * ratio))
             item.setData(SET_KEY, px)
             style = dict(item.labelStyle or {})
             label_base = getattr(item, "gflLabelBase", None)

@@ -103,6 +103,7 @@ class SimulationWorker(QObject):
         self._running = False
         self._steps_per_frame = 0            # 0 = as fast as possible
         self._stop_at: int | None = None     # pause when a run from below reaches this step
+        self.last_finite = None              # (generation, snapshot) replayed after a divergence
         self._chunk = 1
         self._timer: QTimer | None = None
         # Cleared by the GUI while it draws a frame. Both threads need the GIL, and Qt releases it on
@@ -188,6 +189,7 @@ class SimulationWorker(QObject):
     # ------------------------------------------------------------------ internals
     def _install(self, sim, config):
         self._set_running(False)
+        self.last_finite = None
         self._sim, self._config = sim, config
         self._generation += 1
         self._boundary = None
@@ -253,9 +255,25 @@ class SimulationWorker(QObject):
             self.sigError.emit(_error_text(exc))
             traceback.print_exc()
             return
+        if snapshot.diverged and self.last_finite is None:
+            self._replay_last_finite(snapshot)
         self._publish(self._with_boundary(snapshot), merge=True)
         if snapshot.diverged or (stop is not None and snapshot.step >= stop):
             self._set_running(False)
+
+    def _replay_last_finite(self, diverged) -> None:
+        """A run that diverged inside one chunk never showed its last finite state: rebuild the
+        (deterministic) run and train it to the step before the first non-finite one."""
+        k = int(diverged.diverged_at)
+        if k < 1:
+            return
+        try:
+            sim = self._factory(self._config)
+            snap = sim.step(k - 1) if k > 1 else sim.snapshot()
+        except Exception:  # the replay is a courtesy: the diverged run is still shown
+            return
+        if not getattr(snap, "diverged", False):
+            self.last_finite = (self._generation, snap)
 
     def _snapshot_with_boundary(self):
         if self._data is not None and self._data.is_2d:
@@ -349,6 +367,11 @@ class SimulationRunner(QObject):
 
     def take_latest(self) -> Frame | None:
         return self.worker.take_latest()
+
+    def last_finite_snapshot(self, generation):
+        """After a divergence: the run's last finite state (replayed in the worker), or None."""
+        found = self.worker.last_finite
+        return found[1] if found is not None and found[0] == generation else None
 
     def begin_frame(self):
         """The GUI starts drawing: training chunks hold off until every ``end_frame`` is in."""

@@ -8,6 +8,7 @@ values become NaN and break the line) and the axis labels the ticks as powers of
 from __future__ import annotations
 
 import contextlib
+import html
 import math
 import time
 
@@ -15,7 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gui.colors import OKABE_ITO, colormap, sci, theme
+from gui.colors import OKABE_ITO, SERIES, colormap, legible_range, magnitude_text, sci, theme
 from gui.widgets import font
 
 FONT_PT = 14          # projector-legible labels and ticks
@@ -72,6 +73,7 @@ def fixed_label(lines: int = 2, pt: int = FONT_PT, bold: bool = False) -> QtWidg
     label.setFont(_font(pt, bold))
     label.setWordWrap(True)
     label.setFixedHeight(QtGui.QFontMetrics(label.font()).lineSpacing() * lines + 4)
+    label.gfl_lines = lines   # gui.textscale keeps the height in step with the font
     return label
 
 
@@ -80,10 +82,37 @@ def depth_colors(n: int, theme_name: str) -> list[QtGui.QColor]:
 
     The map's end that would vanish into the background is left out.
     """
-    lo, hi = (0.15, 1.0) if theme_name == "dark" else (0.0, 0.85)
+    lo, hi = legible_range("viridis", theme(theme_name)["background"], 3.0)
     cmap = colormap("viridis")
     positions = np.linspace(lo, hi, n) if n > 1 else np.array([0.5 * (lo + hi)])
     return [cmap.map(float(p), mode="qcolor") for p in positions]
+
+
+def log_ticks(lo: float, hi: float, size: float, axis=None) -> list:
+    """Ticks for a log axis (values in log10 units) that never stack: whole decades, thinned to fit
+    the axis length; inside a single decade 1-2-5 steps. NaN/inf ranges give no ticks at all."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return []
+    font_px = 20
+    if axis is not None and axis.style.get("tickFont") is not None:
+        font_px = max(QtGui.QFontInfo(axis.style["tickFont"]).pixelSize(), 8)
+    room = max(1, int(size / (2.2 * font_px)))          # labels at least ~2 lines apart
+    decades = list(range(math.ceil(lo), math.floor(hi) + 1))
+    if len(decades) >= 2:
+        step = max(1, math.ceil(len(decades) / room))
+        return [(float(step), [float(d) for d in decades if d % step == 0])]
+    values = [math.log10(m) + k for k in range(math.floor(lo), math.ceil(hi) + 1) for m in (1, 2, 5)]
+    values = [v for v in values if lo <= v <= hi]
+    if len(values) > room:
+        values = [v for v in values if abs(v - round(v)) < 1e-9] or values[:1]
+    return [(None, values)]
+
+
+def left_axis_width(tick_font: QtGui.QFont, label_font: QtGui.QFont | None = None) -> int:
+    """Room for the widest tick ("10⁻¹⁰") and the rotated axis title beside it: titles never overlap ticks."""
+    ticks = QtGui.QFontMetrics(tick_font).horizontalAdvance("−10⁻¹⁰")
+    title = QtGui.QFontMetrics(label_font or tick_font).height()
+    return int(ticks + title + 22)
 
 
 def layer_name(i: int, n: int) -> str:
@@ -126,11 +155,13 @@ class ChartBase(QtWidgets.QWidget):
             axis.enableAutoSIPrefix(False)  # a log axis would read "loss (x0.001)" and 5·10²
             axis.setStyle(tickFont=_font(), tickTextOffset=6)
             axis.label.setFont(_font())
-        item.getAxis("left").setWidth(int(FONT_PT * 4.5))
+        item.getAxis("left").setWidth(left_axis_width(_font()))
         item.setLabel("bottom", xlabel)
         item.setLabel("left", ylabel)
         if log_y:
-            item.getAxis("left").setLogMode(True)
+            axis = item.getAxis("left")
+            axis.setLogMode(True)
+            axis.logTickValues = lambda lo, hi, size, std, a=axis: log_ticks(lo, hi, size, a)
         item.setMenuEnabled(True)
         self._plots.append(pw)
         return pw
@@ -303,14 +334,16 @@ class GradientHistoryChart(ChartBase):
             raw.setClipToView(True)
             self._raw.append(raw)
         for i in range(L):
-            self._curves.append(self.plot.plot(connect="finite", name=layer_name(i, L) if L <= 10 else None))
+            self._curves.append(self.plot.plot(connect="finite"))
+        self.legend.setVisible(False)   # the legend is the line below the plot: complete, never on the data
         self.restyle()
-        self.legend.setVisible(L <= 10)
-        self.note.setText("thick: mean over recent steps; faint: every step"
-                          + (f" · {L} layers: dark = input side, light = output side" if L > 10 else ""))
 
     def restyle(self):
         colors = depth_colors(len(self._curves), self._theme)
+        if self._curves:
+            swatches = " ".join(f"<span style='color:{c.name()}'>■</span>{i + 1}" for i, c in enumerate(colors))
+            self.note.setText(f"weight layer (input → output): {swatches}<br>"
+                              "thick: mean over recent steps; faint: every step")
         for curve, raw, color in zip(self._curves, self._raw, colors):
             curve.setPen(pg.mkPen(color, width=LINE_W))
             raw.setPen(pg.mkPen(blend(color, self._palette()["background"]), width=1))
@@ -350,14 +383,19 @@ class GradientFlowBars(ChartBase):
         self.plot.addItem(self.grad_bars)
         self.plot.addItem(self.signal_bars)
         self.ratio_label = fixed_label(pt=FONT_PT + 2, bold=True)
+        self.ratio_label.setTextFormat(QtCore.Qt.RichText)   # "< 1e-38" must not switch it to plain text
         layout.addWidget(self.plot)
         layout.addWidget(self.ratio_label)
         self._snapshot = None
         self.restyle()
 
     def restyle(self):
-        self.grad_bars.setOpts(brush=pg.mkBrush(OKABE_ITO["sky_blue"]), pen=pg.mkPen(None))
-        self.signal_bars.setOpts(brush=pg.mkBrush(OKABE_ITO["orange"]), pen=pg.mkPen(None))
+        a, b = SERIES[self._theme]
+        self.grad_bars.setOpts(brush=pg.mkBrush(a), pen=pg.mkPen(None))
+        self.signal_bars.setOpts(brush=pg.mkBrush(b), pen=pg.mkPen(None))
+        self.plot.getPlotItem().setTitle(
+            f"Now: <span style='color:{a}'>‖∂L/∂W‖</span> · <span style='color:{b}'>‖∂L/∂a‖</span>",
+            size=f"{FONT_PT + 2}pt", color=self._palette()["foreground"])
 
     def clear(self):
         self._snapshot = None
@@ -384,9 +422,47 @@ class GradientFlowBars(ChartBase):
         self.plot.setXRange(0.4, len(g) + 0.6, padding=0)
         if finite.size:
             self.plot.setYRange(base, math.ceil(finite.max()) + 0.2, padding=0)
-        ratio = s.grad_ratio
-        self.ratio_label.setText(f"first / last layer gradient: {sci(ratio)}"
-                                 + ("  — vanishing" if ratio < 1e-2 else "  — exploding" if ratio > 1e2 else ""))
+        self.ratio_label.setText(headline(s))
+
+
+def _number(v: float, percent: bool = False) -> str:
+    if not math.isfinite(v):
+        return "not finite" if math.isnan(v) else "overflow"
+    return f"{100 * v:.1f}%" if percent else f"{v:.4g}"
+
+
+def loss_accuracy_text(s) -> str:
+    """Train and test loss with the accuracies beside them (accuracy explains a climbing test loss)."""
+    text = f"loss: train {_number(s.loss)} · test {_number(s.test_loss)}"
+    if math.isfinite(s.accuracy) or math.isfinite(s.test_accuracy):
+        text += f"<br>accuracy: train {_number(s.accuracy, True)} · test {_number(s.test_accuracy, True)}"
+    return text
+
+
+def norm_ratio(first: float, last: float) -> tuple[float | None, str]:
+    """first / last as (value or None, text): zero and underflow read "< 1e-38", never "nan"."""
+    first, last = float(first), float(last)
+    if not (math.isfinite(first) and math.isfinite(last)):
+        return None, "not finite (diverged)"
+    if last == 0:
+        return None, "undefined (last layer < 1e-38)" if first > 0 else "both layers < 1e-38"
+    if first == 0:
+        return 0.0, "< 1e-38"
+    r = first / last
+    return r, magnitude_text(r)
+
+
+def headline(s) -> str:
+    """The Gradients tab's headline: it follows the back-propagated signal ‖∂L/∂a‖ (where a vanishing
+    or exploding gradient happens), with the weight-gradient ratio beside it."""
+    r, text = norm_ratio(s.signal_norms[0], s.signal_norms[-1])
+    verdict = ""
+    if r is not None:
+        verdict = "  — vanishing" if r < 1e-2 else "  — exploding" if r > 1e2 else ""
+    _, weights = norm_ratio(s.grad_norms[0], s.grad_norms[-1])
+    return (f"first / last back-propagated ‖∂L/∂a‖: {html.escape(text)}{verdict}"
+            f"<br><span style='font-weight:normal'>weight gradients ‖∂L/∂W‖ first / last: "
+            f"{html.escape(weights)}</span>")
 
 
 def _sample(a: np.ndarray) -> np.ndarray:
@@ -508,13 +584,21 @@ class LossChart(ChartBase):
         self.train_curve = self.plot.plot(connect="finite")
         self.test_curve = self.plot.plot(connect="finite", symbol="o", symbolSize=7)
         layout.addWidget(self.plot)
+        self.numbers = fixed_label(lines=2, pt=FONT_PT + 2, bold=True)   # loss and accuracy, as numbers
+        self.numbers.setTextFormat(QtCore.Qt.RichText)
+        self.numbers.setObjectName("lossNumbers")
+        layout.addWidget(self.numbers)
+        self._last = None
         self.clear()
         self.restyle()
 
     def restyle(self):
-        self.train_curve.setPen(pg.mkPen(OKABE_ITO["sky_blue"], width=LINE_W))
-        self.train_raw.setPen(pg.mkPen(blend(OKABE_ITO["sky_blue"], self._palette()["background"]), width=1))
-        test = OKABE_ITO["orange"]
+        train, test = SERIES[self._theme]
+        self.train_curve.setPen(pg.mkPen(train, width=LINE_W))
+        self.train_raw.setPen(pg.mkPen(blend(train, self._palette()["background"], 0.6), width=1))
+        self.plot.getPlotItem().setTitle(
+            f"Loss: <span style='color:{train}'>train</span> · <span style='color:{test}'>test</span>",
+            size=f"{FONT_PT + 2}pt", color=self._palette()["foreground"])
         self.test_curve.setPen(pg.mkPen(test, width=LINE_W, style=QtCore.Qt.DashLine))
         self.test_curve.setSymbolBrush(pg.mkBrush(test))
         self.test_curve.setSymbolPen(pg.mkPen(test))
@@ -525,8 +609,11 @@ class LossChart(ChartBase):
         self.train_raw.setData([], [])
         self.train_curve.setData([], [])
         self.test_curve.setData([], [])
+        self._last = None
+        self.numbers.setText("")
 
     def ingest(self, snapshot):
+        self._last = snapshot
         steps, losses = _history_columns(snapshot, "history_loss", [snapshot.loss])
         new = steps > self._train.last_step
         if np.any(new):
@@ -545,6 +632,8 @@ class LossChart(ChartBase):
         set_view_range(self.plot, steps, np.concatenate([logs[:, 0], test_logs]))
         s = self._test
         self.test_curve.setData(s.steps[: s.n], log10_or_nan(s.values[: s.n, 0]))
+        if self._last is not None:
+            self.numbers.setText(loss_accuracy_text(self._last))
 
 
 class DecisionBoundaryView(ChartBase):

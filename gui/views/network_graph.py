@@ -16,6 +16,7 @@ such a net comes from the sample, and the note under the graph says what is show
 from __future__ import annotations
 
 import math
+from html import escape
 
 import numpy as np
 import pyqtgraph as pg
@@ -37,6 +38,8 @@ EXACT_LIMIT = 1_000_000   # up to this many edges, the strongest are chosen amon
 SAMPLE_FACTOR = 10        # above EXACT_LIMIT: candidates per drawn edge, a fixed random sample per layer
 N_BINS = 64               # colour bins: one drawLines call each
 N_NODE_LEVELS = 32        # node fill levels: one drawPixmapFragments call each
+MAX_LABEL_ROWS = 3
+RELU_LIKE = ("relu", "leaky_relu", "prelu", "noisy_relu")   # a small derivative here means "off", not saturated
 SATURATED_SHARE = 0.5     # a unit is marked saturated when saturated for more than this share of the batch
 LABEL_PT = 20             # projector-legible text sizes (layer names, title)
 MIN_LABEL_PT = 11         # column labels never shrink below this; when they don't fit, some are left out
@@ -601,7 +604,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self.hover_mark.setBrush(pg.mkBrush(None))
         self.dead_marks.setPen(pg.mkPen(pal["dead_outline"], width=1.5))
         self.dead_marks.setBrush(pg.mkBrush(pal["dead"]))
-        self.saturated_marks.setPen(pg.mkPen(pal["saturated"], width=5))
+        self.saturated_marks.setPen(pg.mkPen(pal["saturated"], width=2.5))   # thin: edges stay visible
         self.saturated_marks.setBrush(pg.mkBrush(None))
         self._node_lut = colors.lut(
             pg.ColorMap([0.0, 1.0], [pal["node_fill_low"], pal["node_fill_high"]]), N_NODE_LEVELS)
@@ -744,14 +747,17 @@ class NetworkGraphView(QtWidgets.QWidget):
         big = QtGui.QFontMetricsF(_font(pt, bold=True))
         small = QtGui.QFontMetricsF(_font(max(pt - 2, 8)))
         name = max(self._geometry.names, key=len)
-        return max(big.horizontalAdvance(name), small.horizontalAdvance("≈8.8e-88")) + 10
+        return max(big.horizontalAdvance(name), small.horizontalAdvance("≈8.8e-88"),
+                   small.horizontalAdvance("σ 8.8e-8 ✕88%")) + 10
 
     def _choose_labels(self, column_px: float) -> None:
         """Label size and which columns get one (every ``stride``-th) for this column pitch."""
         pt = int(np.clip(column_px / 5.0, MIN_LABEL_PT, LABEL_PT))
         need = self._label_width_px(pt)
-        stagger = need > column_px
-        stride = max(1, int(math.ceil(need / (max(column_px, 1.0) * (2 if stagger else 1)))))
+        # labels alternate over up to MAX_LABEL_ROWS rows, so every layer keeps its name
+        rows = int(min(MAX_LABEL_ROWS, max(1, math.ceil(need / max(column_px, 1.0)))))
+        stagger = rows if rows > 1 else False
+        stride = max(1, int(math.ceil(need / (max(column_px, 1.0) * rows))))
         if (pt, stride, stagger) != (self._label_pt, self._label_stride, self._stagger) or self._labels_dirty:
             self._label_pt, self._label_stride, self._stagger = pt, stride, stagger
             self._labels_dirty = False
@@ -779,11 +785,11 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._choose_labels((width - 2 * _FIT_MARGIN_PX) / n_cols)
         label_w = self._label_width_px(self._label_pt) if self.column_labels else 0.0
         label_h = (QtGui.QFontMetricsF(_font(self._label_pt, bold=True)).lineSpacing()
-                   + QtGui.QFontMetricsF(_font(max(self._label_pt - 2, 8))).lineSpacing() + 12)
+                   + 2 * QtGui.QFontMetricsF(_font(max(self._label_pt - 2, 8))).lineSpacing() + 12)
         marker_r = (NODE_MAX_PX + 12) / 2          # the saturated marker is the widest
         mx = min(max(marker_r, label_w / 2), width / 4) + _FIT_MARGIN_PX
         top = marker_r + _FIT_MARGIN_PX
-        bottom = marker_r + label_h * (2 if self._stagger else 1) + _FIT_MARGIN_PX
+        bottom = marker_r + label_h * (self._stagger or 1) + _FIT_MARGIN_PX
         span_x = max(n_cols - 1, 1)
         sx = max(width - 2 * mx, 1.0) / span_x
         lo, hi = g.y_extent
@@ -805,9 +811,10 @@ class NetworkGraphView(QtWidgets.QWidget):
     def _place_labels(self, y: float, data_per_px: float = 0.0) -> None:
         g = self._geometry
         self._label_y = y
-        drop = getattr(self, "_label_row_px", 0.0) * data_per_px if self._stagger else 0.0
+        rows = self._stagger or 1
+        drop = getattr(self, "_label_row_px", 0.0) * data_per_px
         for c, item in enumerate(self.column_labels):
-            item.setPos(float(g.x[c]), y - (drop if c % 2 else 0.0))
+            item.setPos(float(g.x[c]), y - drop * (c % rows))
             item.setVisible(self._label_visible(c))
 
     def _update_node_size(self, *args) -> None:
@@ -826,7 +833,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._node_px = size
         self.nodes.set_size(round(size * 2) / 2)
         self.dead_marks.setSize(size * 1.15 + 8)
-        self.saturated_marks.setSize(size + 12)
+        self.saturated_marks.setSize(size + 7)
 
     # ----- choosing and colouring edges -----
     def _layer_values(self, l: int, arrays) -> np.ndarray:
@@ -955,7 +962,7 @@ class NetworkGraphView(QtWidgets.QWidget):
             self.dead_marks.setData(pos=self._node_xy[dead], size=self._node_px * 1.15 + 8)
         if sat_key != self._sat_key:
             self._sat_key = sat_key
-            self.saturated_marks.setData(pos=self._node_xy[saturated], size=self._node_px + 12)
+            self.saturated_marks.setData(pos=self._node_xy[saturated], size=self._node_px + 7)
         self._n_dead, self._n_saturated = int(dead.sum()), int(saturated.sum())
 
     def _update_color_bar(self, vmin: float, vmax: float) -> None:
@@ -995,11 +1002,26 @@ class NetworkGraphView(QtWidgets.QWidget):
                     f'font-weight:bold">{name}</span>')
             if c >= 1 and c - 1 < len(norms):
                 html += (f'<br><span style="color:{muted}; font-size:{small}pt">'
-                         f'{approx}{colors.sci(float(norms[c - 1]))}</span>')
+                         f'{approx}{escape(colors.magnitude_text(float(norms[c - 1])))}</span>')
+            stats = self._unit_stats_text(c)
+            if stats:
+                html += f'<br><span style="color:{muted}; font-size:{small}pt">{escape(stats)}</span>'
             html += "</div>"
             if getattr(item, "_html", None) != html:   # setHtml re-lays out text: skip when unchanged
                 item._html = html
                 item.setHtml(html)
+
+    def _unit_stats_text(self, c: int) -> str:
+        """Under hidden column ``c``: activation std and the dead share, as numbers."""
+        snap, k = self._snapshot, c - 1
+        if snap is None or self._geometry is None or not (0 <= k < len(snap.act_std)) or c >= len(self._geometry.sizes) - 1:
+            return ""
+        std = float(snap.act_std[k])
+        text = f"σ {colors.magnitude_text(std, 1) if std != 0 else '0'}"
+        dead = float(snap.dead_fraction[k]) if k < len(snap.dead_fraction) else 0.0
+        if dead > 0:
+            text += f" ✕{dead:.0%}"
+        return text
 
     def _update_title(self) -> None:
         pal = self._palette
@@ -1012,6 +1034,19 @@ class NetworkGraphView(QtWidgets.QWidget):
             f'<span style="color:{pal["muted"]}; font-weight:normal"> &nbsp;(under each layer: '
             f'{norm_name})</span>')
 
+    def set_activation(self, name: str) -> None:
+        """The network's activation: for ReLU-like units the square ring means *inactive*, not saturated."""
+        relu_like = name in RELU_LIKE
+        if getattr(self, "_relu_like", None) != relu_like:
+            self._relu_like = relu_like
+            self._update_legend()
+
+    def marker_meaning(self) -> str:
+        share = f"{SATURATED_SHARE:.0%}"
+        if getattr(self, "_relu_like", False):
+            return f"inactive (derivative ≈ 0) for &gt; {share} of the batch"
+        return f"saturated (derivative &lt; 5% of max) for &gt; {share} of the batch"
+
     def _update_legend(self) -> None:
         pal = self._palette
         fill_lo, fill_hi = pal["node_fill_low"], pal["node_fill_high"]
@@ -1019,7 +1054,7 @@ class NetworkGraphView(QtWidgets.QWidget):
             f'<span style="color:{pal["dead"]}; font-weight:bold">✕</span> '
             f'<span style="color:{pal["foreground"]}">dead</span> &nbsp; '
             f'<span style="color:{pal["saturated"]}; font-weight:bold">□</span> '
-            f'<span style="color:{pal["foreground"]}">saturated (&gt; {SATURATED_SHARE:.0%} of batch)</span>'
+            f'<span style="color:{pal["foreground"]}">{self.marker_meaning()}</span>'
             f' &nbsp; <span style="color:{pal["foreground"]}">node fill: mean |h| '
             f'<span style="background-color:{fill_lo}; color:{fill_hi}">&nbsp;0&nbsp;</span>'
             f'<span style="background-color:{fill_hi}; color:{fill_lo}">&nbsp;max&nbsp;</span></span>')

@@ -17,6 +17,10 @@ from engine import surface as S
 from gui import colors
 from gui.widgets import font, settings_row
 
+WHAT_IT_COMPUTES = ("Press Compute: trains a fresh copy of the current config (same seed, its own recorded "
+                    "trajectory) for the steps below, then slices that copy's loss around where it ended. "
+                    "It is not the run on screen.")
+
 
 def _font(px: int, bold: bool = False) -> QtGui.QFont:
     return font(px, bold, pixels=True)
@@ -111,7 +115,7 @@ class NetworkSurfaceView(QtWidgets.QWidget):
             bar.addWidget(b)
         self.progress.setFont(_font(16))
         bar.addWidget(self.progress, 1)
-        self.status = QtWidgets.QLabel("Press Compute: trains the current network, then slices its loss.")
+        self.status = QtWidgets.QLabel(WHAT_IT_COMPUTES)
         self.status.setFont(_font(20, bold=True))
         self.status.setWordWrap(True)
         self.status.setMinimumWidth(200)
@@ -196,7 +200,8 @@ class NetworkSurfaceView(QtWidgets.QWidget):
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.status.setText(f"training {self.steps.value()} steps …")
+        self.status.setText(f"training a fresh copy of the current config for {self.steps.value()} steps "
+                            "(the run on screen is not touched) …")
         self.sigComputeRequested.emit(dict(
             config=self.config, steps=self.steps.value(), directions=self.directions.currentData(),
             resolution=self.resolution.value(), span=self.span.value()))
@@ -278,8 +283,8 @@ class NetworkSurfaceView(QtWidgets.QWidget):
                 if result.directions_kind == "pca" else "")
         finite_loss = result.loss[np.isfinite(result.loss)]
         rng = f"loss {finite_loss.min():.3g} … {finite_loss.max():.3g}" if finite_loss.size else "no finite loss"
-        self.status.setText(f"{kind} directions, {len(a)}×{len(b)}  ·  {rng}{expl}  ·  "
-                            f"{result.seconds:.1f} s")
+        self.status.setText(f"A fresh copy of the current config, trained {self.steps.value()} steps, sliced where it "
+                            f"ended: {kind} directions, {len(a)}×{len(b)}  ·  {rng}{expl}  ·  {result.seconds:.1f} s")
         self.progress.setValue(self.progress.maximum())
 
     def set_theme(self, name: str) -> None:

@@ -7,6 +7,9 @@ The path is animated step by step; at the current point the two allowed update q
 """
 from __future__ import annotations
 
+import math
+import threading
+
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
@@ -157,10 +160,17 @@ class _NeuronPanel(QtWidgets.QWidget):
         st = self.stats
         if st is None:
             return
+        # only what has happened by step k: the path so far, and "reached" once it is
+        so_far = S.path_stats(self.path[: k + 1], self.problem.target, self.problem.eps)
         reached = st.steps_to_min
-        steps = f"{reached}" if reached is not None else f"not in {len(self.path) - 1}"
-        # the ratio is the story (steps alone are similar for both panels): it gets its own line
-        self.numbers.setText(f"path ÷ straight: {st.path_ratio:.2f}×\nstep {k}  ·  minimum reached at step {steps}")
+        if reached is not None and k >= reached:
+            where = f"minimum reached at step {reached}"
+        elif k >= len(self.path) - 1:
+            where = f"minimum not reached in {len(self.path) - 1} steps"
+        else:
+            where = "not at the minimum yet"
+        ratio = f"{so_far.path_ratio:.2f}×" if math.isfinite(so_far.path_ratio) else "–"
+        self.numbers.setText(f"path ÷ straight: {ratio}\nstep {k}  ·  {where}")
 
     @property
     def finished(self) -> bool:
@@ -173,6 +183,24 @@ class _NeuronPanel(QtWidgets.QWidget):
             ax = self.plot.getAxis(name)
             ax.setPen(palette["muted"])
             ax.setTextPen(palette["foreground"])
+
+
+class _FairSignal(QtCore.QObject):
+    sigDone = QtCore.Signal(int, object)
+
+
+def fairness_text(fc) -> str:
+    """The fair comparison in two lines: each side at its own best stable rate, then at the shared one."""
+    def steps(side):
+        return f"{side.steps} steps" if side.steps is not None else "never"
+    pb, cb = fc.positive_best, fc.centred_best
+    ratio = fc.best_steps_ratio
+    verdict = f" → positive inputs need {ratio:.1f}× the steps" if math.isfinite(ratio) else ""
+    return (f"At each side's best stable lr: positive {steps(pb)} (lr {pb.problem.lr:.2g}) vs "
+            f"zero-centred {steps(cb)} (lr {cb.problem.lr:.2g}){verdict}.\n"
+            f"At the shared lr {fc.shared_lr:.2g} (the panels below): positive {steps(fc.positive_shared)} vs "
+            f"zero-centred {steps(fc.centred_shared)} — a shared rate hides the cost: positive inputs "
+            f"only tolerate a {fc.best_lr_ratio:.1f}× smaller step.")
 
 
 class NeuronSurfaceView(QtWidgets.QWidget):
@@ -215,10 +243,21 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         panels = QtWidgets.QHBoxLayout()
         panels.addWidget(self.left, 1)
         panels.addWidget(self.right, 1)
+        self.fairness = QtWidgets.QLabel()
+        self.fairness.setObjectName("zigzagFairness")
+        self.fairness.setFont(_font(20, bold=True))
+        self.fairness.setWordWrap(True)
+        self.fairness.setMinimumWidth(200)
+        self.fairness.setToolTip("Each side's best stable learning rate is searched now (48 rates from 0.02 to 8): "
+                                 "the fewest steps to the minimum without diverging.")
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(settings)
         lay.addLayout(bar)
+        lay.addWidget(self.fairness)
         lay.addLayout(panels, 1)
+        self._fair_token = 0
+        self._fair = _FairSignal(self)
+        self._fair.sigDone.connect(self._on_fair)
 
         self._timer = QtCore.QTimer(self)
         self._timer.setInterval(interval_ms)
@@ -248,6 +287,7 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         """New settings: while playing, animate from step 0; when paused, show the whole path."""
         for panel in (self.left, self.right):
             panel.set_problem(self.problem(panel.inputs.currentData()))
+        self._start_fairness()
         self.show_step(0 if self.play.isChecked() else self.final_step())
         self.sigProblemChanged.emit()
 
@@ -260,6 +300,35 @@ class NeuronSurfaceView(QtWidgets.QWidget):
     def show_step(self, k: int) -> None:
         self.left.show_step(k)
         self.right.show_step(k)
+
+    # ------------------------------------------------------------------ fairness
+    def _start_fairness(self):
+        """Search each side's best stable learning rate on a thread (about half a second)."""
+        from engine.zigzag import fair_comparison
+        self._fair_token += 1
+        token, left, right = self._fair_token, self.left.problem, self.right.problem
+        self.fairness.setText("Searching each side's best stable learning rate…")
+
+        def work():
+            try:
+                result = fair_comparison(left, right)
+            except Exception as exc:  # noqa: BLE001 - shown, never raised into Qt
+                result = exc
+            try:
+                self._fair.sigDone.emit(token, result)
+            except RuntimeError:  # the view was closed meanwhile
+                pass
+
+        threading.Thread(target=work, name="zigzag-fairness", daemon=True).start()
+
+    def _on_fair(self, token, result):
+        if token != self._fair_token:
+            return
+        if isinstance(result, Exception):
+            self.fairness.setText(f"Best-rate comparison unavailable: {result}")
+            return
+        self.fair_result = result
+        self.fairness.setText(fairness_text(result))
 
     # ------------------------------------------------------------------ slots
     def _on_optimizer(self, name: str):

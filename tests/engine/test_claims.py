@@ -163,3 +163,20 @@ def test_check_exit_codes(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as info:
         cli_main(["check", "--preset", "good", "--all"])
     assert info.value.code == 2
+
+
+def test_fair_zigzag_comparison_finds_each_sides_best_rate():
+    from engine.surface import NeuronProblem
+    from engine.zigzag import best_stable_lr, fair_comparison
+    p = NeuronProblem(inputs="sigmoid", start=(-1.0, 1.0), target=(2.0, -1.0), lr=0.75, steps=200)
+    fc = fair_comparison(p)
+    assert fc.positive_shared.problem.lr == fc.centred_shared.problem.lr == 0.75
+    # the best rate is no worse than any rate on the grid, and it is stable (reaches the minimum)
+    for lr in (0.3, 0.75, fc.positive_best.problem.lr):
+        side = fair_comparison(p.replace(lr=lr)).positive_shared
+        assert side.steps is None or fc.positive_best.steps <= side.steps
+    assert fc.centred_best.problem.lr > fc.positive_best.problem.lr
+    assert fc.best_steps_ratio > 2
+    # a rate that diverges is never chosen
+    huge = best_stable_lr(p, grid=(50.0, 1.0))
+    assert huge.problem.lr == 1.0

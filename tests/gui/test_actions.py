@@ -23,6 +23,7 @@ def window(qtbot):
     w.activateWindow()
     yield w
     w.actions_hub.detach()
+    w.presenter.scaler.set_policy(scale=1.0, floor_px=0)   # the text policy is app-wide: leave it clean
 
 
 def focus_field(qtbot, window, key):

@@ -144,3 +144,14 @@ def test_fact_lines_say_what_the_lecture_needs():
     assert "not zero-centred" in lines[1]
     assert "jumps at 0" in fact_lines(ACTIVATIONS["relu"])[2]
     assert "no jump" in fact_lines(ACTIVATIONS["elu"])[2]
+
+
+def test_log_axis_ticks_never_stack():
+    from gui.views.charts import log_ticks
+    assert log_ticks(float("nan"), 1.0, 200) == [] and log_ticks(0.0, 0.0, 200) == []
+    (spacing, values), = log_ticks(-12.0, 1.0, 200)
+    assert len(values) <= 200 / (2.2 * 20) + 1 and all(v == int(v) for v in values)
+    (_, values), = log_ticks(-1.4, -0.2, 200)              # inside one decade: 1-2-5 steps
+    assert len(values) <= 5 and len(set(values)) == len(values)
+    gaps = np.diff(sorted(values))
+    assert (gaps > 0.15).all()                               # no two labels on top of each other

@@ -126,16 +126,21 @@ def test_hot_and_cold_edges_differ_on_screen(view, qtbot):
     assert np.abs(hot - cold).sum() > 150
 
 
-def test_light_theme_changes_edge_colours(view, qtbot):
+def test_light_theme_keeps_the_edge_colour_meaning(view, qtbot):
     sizes = (2, 4, 1)
     grads = [np.full((2, 4), 1e-7), np.full((4, 1), 1e-7)]
     grads[0][0, 3] = 1e-1
     view.set_snapshot(fake_snapshot(sizes, edge_grads=grads))
     view.set_theme("light")
     img = _grab(view, qtbot)
-    hot = _pixel(img, view.edge_midpoint_in_widget(0, 0, 3), np.array([255.0, 255.0, 255.0]))
-    table = colors.lut(colors.edge_colormap("light"), 64)
-    np.testing.assert_allclose(hot, table[-1, :3], atol=2)
+    light, dark = colors.lut(colors.edge_colormap("light"), 64), colors.lut(colors.edge_colormap("dark"), 64)
+    # the same map in both themes: weak = dark purple, strong = green/yellow (light stops before pale yellow)
+    np.testing.assert_allclose(light[0], dark[0], atol=2)
+    assert light[-1, 1] > light[-1, 2] and colors.contrast("#%02x%02x%02x" % tuple(light[-1, :3]), "#FFFFFF") >= 2.9
+    p = view.edge_midpoint_in_widget(0, 0, 3)
+    near = [np.array([img.pixelColor(p.x() + dx, p.y() + dy).getRgb()[:3]], float)
+            for dx in range(-2, 3) for dy in range(-2, 3)]
+    assert min(np.abs(c - light[-1, :3]).sum() for c in near) < 8
 
 
 def test_shared_scale_shows_fading_and_per_layer_undoes_it(view):

@@ -20,6 +20,7 @@ def window(qtbot):
     qtbot.waitExposed(w)
     yield w
     w.actions_hub.detach()
+    w.presenter.scaler.set_policy(scale=1.0, floor_px=0)   # the text policy is app-wide: leave it clean
 
 
 def wait_frames(qtbot, window, n=3):
@@ -69,8 +70,14 @@ def test_presenter_mode_is_fullscreen_large_type_and_restores(qtbot, window):
         small += [(d, px) for d, px in text_sizes(window) if px < 20]
     assert not small, small[:10]
     # every hidden layer has its name on screen
-    labels = [item for item in window.graph.column_labels if item.isVisible()]
-    assert len(labels) == len(window.graph.column_labels)
+    for name in ("dead-relu", "init-he"):          # 6 and 16 hidden layers
+        window.controls.choose_preset(name)
+        wait_frames(qtbot, window)
+        qtbot.wait(200)
+        window.graph._fit()
+        labels = window.graph.column_labels
+        assert len(labels) == load_preset(name).config.depth + 2
+        assert all(item.isVisible() for item in labels), name
     qtbot.keyClick(window.graph, Qt.Key_Escape)
     assert not p.active and window.controls_dock.isVisible() and not window.isFullScreen()
     assert p.claim_px() < 40
@@ -117,3 +124,16 @@ def test_play_stops_at_the_claims_step(qtbot, window):
                     timeout=10_000)
     window.transport.play_action.trigger()   # Play again goes on past the claim
     qtbot.waitUntil(lambda: bool(shown) and shown[-1] > 10, timeout=10_000)
+
+
+def test_past_the_claims_step_the_mark_is_the_one_at_that_step():
+    from engine.claims import Verdict
+    from gui.presenter import verdict_html
+    at0 = Verdict("signal shrinks", "signal_ratio", "<", 4e-4, 1e-3, True, step=0, at_step=0)
+    now = Verdict("signal shrinks", "signal_ratio", "<", 3e-3, 1e-3, False, step=151, at_step=0)
+    head, value = verdict_html(now, at0)
+    assert "✓" in head and "✗" not in head
+    assert "at the claim's step 0" in value and "now, at step 151" in value and "✗" in value
+    before = Verdict("t", "loss", "<", 0.9, 0.5, False, step=10, at_step=300)
+    head, value = verdict_html(before, Verdict("t", "loss", "<", 0.4, 0.5, True, step=300, at_step=300))
+    assert "✗" in head and "stated for step 300" in value and "headless check" in value

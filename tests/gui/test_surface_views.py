@@ -117,3 +117,29 @@ def test_network_view_cancel(qtbot):
     qtbot.waitUntil(lambda: not view.busy, timeout=20000)
     assert view.status.text() == "cancelled"
     assert view.result is None
+
+
+def test_neuron_view_never_announces_a_step_before_it_happens(qtbot):
+    view = NeuronSurfaceView()
+    qtbot.addWidget(view)
+    reached = view.left.stats.steps_to_min
+    assert reached is not None and reached > 5
+    view.show_step(reached - 1)
+    assert "not at the minimum yet" in view.left.numbers.text()
+    assert f"step {reached}" not in view.left.numbers.text().split("·")[1]
+    view.show_step(reached)
+    assert f"minimum reached at step {reached}" in view.left.numbers.text()
+
+
+def test_neuron_view_compares_each_side_at_its_best_stable_rate(qtbot):
+    from engine.zigzag import fair_comparison
+    view = NeuronSurfaceView()
+    qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: "best stable lr" in view.fairness.text(), timeout=20_000)
+    expected = fair_comparison(view.left.problem, view.right.problem)
+    text = view.fairness.text()
+    assert f"positive {expected.positive_best.steps} steps" in text
+    assert f"zero-centred {expected.centred_best.steps} steps" in text
+    assert expected.positive_best.steps > expected.centred_best.steps      # the honest lesson
+    # at the shared rate the zig-zag can even look faster: both are shown
+    assert f"positive {expected.positive_shared.steps} steps vs zero-centred {expected.centred_shared.steps}" in text
