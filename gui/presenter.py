@@ -143,8 +143,6 @@ class Presenter(QtCore.QObject):
         self._refs: dict[int, tuple[dict, object]] = {}
         self._at_step: dict[int, object] = {}      # claim index -> live verdict at its step
         self._token = 0
-        self._measured = _Measured(self)
-        self._measured.sigDone.connect(self._on_measured)
         window.sigFrameShown.connect(self._on_frame)
 
     # ------------------------------------------------------------------ presets and stages
@@ -247,6 +245,9 @@ class Presenter(QtCore.QObject):
         if preset is None or not claims:
             return
         backend = "numpy"
+        # a parentless emitter owned by the thread: closing the window mid-run only drops the connection
+        emitter = _Measured()
+        emitter.sigDone.connect(self._on_measured)
 
         def work():
             from engine.claims import judge, measure_sources
@@ -257,7 +258,10 @@ class Presenter(QtCore.QObject):
                     out[i] = (sources, judge(claim, sources))
                 except Exception as exc:  # a broken claim must not take the window down
                     out[i] = ({}, exc)
-            self._measured.sigDone.emit(token, out)
+            try:
+                emitter.sigDone.emit(token, out)
+            except RuntimeError:
+                pass
 
         threading.Thread(target=work, name="claim-references", daemon=True).start()
 

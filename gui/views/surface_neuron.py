@@ -256,8 +256,6 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         lay.addWidget(self.fairness)
         lay.addLayout(panels, 1)
         self._fair_token = 0
-        self._fair = _FairSignal(self)
-        self._fair.sigDone.connect(self._on_fair)
 
         self._timer = QtCore.QTimer(self)
         self._timer.setInterval(interval_ms)
@@ -308,6 +306,8 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         self._fair_token += 1
         token, left, right = self._fair_token, self.left.problem, self.right.problem
         self.fairness.setText("Searching each side's best stable learning rate…")
+        emitter = _FairSignal()          # parentless, owned by the thread (see gui/presenter.py)
+        emitter.sigDone.connect(self._on_fair)
 
         def work():
             try:
@@ -315,7 +315,7 @@ class NeuronSurfaceView(QtWidgets.QWidget):
             except Exception as exc:  # noqa: BLE001 - shown, never raised into Qt
                 result = exc
             try:
-                self._fair.sigDone.emit(token, result)
+                emitter.sigDone.emit(token, result)
             except RuntimeError:  # the view was closed meanwhile
                 pass
 
