@@ -273,6 +273,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.add_view_tab("Kernels", ConvPanel())
         self._view_docks["Gradients"].raise_()
         self._install_graph()
+        from gui.record import install_record_menu
+        self.recorder = install_record_menu(self)     # File -> Record, F9 stops
 
         self.rate = RateMeter()
         self.runner = SimulationRunner(self._factory, parent=self)

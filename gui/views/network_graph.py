@@ -420,6 +420,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._geometry: GraphGeometry | None = None
         self._plan: EdgePlan | None = None
         self._range: tuple[float, float] | None = None   # shared log scale, whole decades
+        self._fixed_range: tuple[float, float] | None = None   # set from outside (comparisons)
         self._pens: list[QtGui.QPen] = []
         self._drawn_layer = np.zeros(0, dtype=np.intp)    # per drawn edge, in draw order
         self._drawn_flat = np.zeros(0, dtype=np.intp)
@@ -672,6 +673,12 @@ class NetworkGraphView(QtWidgets.QWidget):
     def geometry_info(self) -> GraphGeometry | None:
         return self._geometry
 
+    def set_fixed_range(self, value_range: tuple[float, float] | None) -> None:
+        """Colour by this (vmin, vmax) instead of the snapshot's own range; None goes back to it.
+        Small multiples of a comparison share one scale this way."""
+        self._fixed_range = None if value_range is None else (float(value_range[0]), float(value_range[1]))
+        self._refresh()
+
     def color_range(self) -> tuple[float, float]:
         """The colour scale's (vmin, vmax) in real units (relative units in per-layer mode)."""
         if self._per_layer:
@@ -881,6 +888,9 @@ class NetworkGraphView(QtWidgets.QWidget):
         return v
 
     def _shared_range(self, mags: list[np.ndarray]) -> tuple[float, float]:
+        if self._fixed_range is not None:
+            self._range = self._fixed_range
+            return self._fixed_range
         lo, hi = colors.decade_range(mags, max_decades=self.max_decades)
         if self._range is not None:
             # hysteresis of a decade, so the colour bar doesn't flicker between two decades
