@@ -271,12 +271,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.add_view_tab("Landscape", self.landscape)
         from gui.views.conv_panel import ConvPanel
         self.add_view_tab("Kernels", ConvPanel())
-        from gui.views.compare import CompareView
-        self.compare = CompareView()     # a comparison preset's members side by side (lockstep)
-        self.add_view_tab("Compare", self.compare)
         self._comparison = None          # (preset, member configs) while a comparison preset runs
         self._view_docks["Gradients"].raise_()
         self._install_graph()
+        from gui.views.compare import CompareView
+        # a comparison preset's members side by side (lockstep): in the centre, in the graph's place
+        self.compare = CompareView()
+        self._central_layout.addWidget(self.compare, 1)
+        self.compare.hide()
         from gui.record import install_record_menu
         self.recorder = install_record_menu(self)     # File -> Record, F9 stops
 
@@ -370,20 +372,28 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._comparison is not None and config == self._comparison[0].config:
             return            # the comparison preset's own base config: its members run instead
         self._comparison = None
+        self._show_comparison(False)
         self.runner.set_config(config)
 
     def _on_preset_chosen(self, preset):
         """A comparison preset runs its members in lockstep in the engine process (member 0 is
-        what the single-network views show); the Compare tab shows them side by side."""
+        what the single-network views show); the centre shows them side by side."""
         if not preset.members:
             if self._comparison is not None:
                 self._comparison = None
                 self.runner.set_config(preset.config)
+            self._show_comparison(False)
             return
         configs = [preset.member_config(m.label) for m in preset.members]
         self._comparison = (preset, configs)
         self.runner.set_configs(configs)
-        self._view_docks["Compare"].raise_()
+        self._show_comparison(True)
+
+    def _show_comparison(self, on: bool) -> None:
+        """The centre shows the comparison's small multiples instead of the single network graph."""
+        self.compare.setVisible(on)
+        if self.graph is not None:
+            self.graph.setVisible(not on)
 
     def _on_reset(self):
         self._hide_banner()

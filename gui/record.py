@@ -324,6 +324,8 @@ def record_targets(window) -> list[tuple[str, object]]:
     graph = getattr(window, "graph", None)
     if graph is not None:
         targets.append(("Network graph", lambda: window.graph))
+    if getattr(window, "compare", None) is not None and window.compare.isVisible():
+        targets.append(("Comparison", lambda: window.compare))
     for title, dock in getattr(window, "_view_docks", {}).items():
         targets.append((title, dock.widget))
     return targets

@@ -104,6 +104,7 @@ class MemberPanel(QtWidgets.QFrame):
             w = toolbar.itemAt(i).widget()
             if w is not None:
                 w.hide()
+        graph.compact_labels = True       # the member's numbers are in its header line
         graph.graphics.ci.removeItem(graph.color_bar)
         graph.color_bar.hide()
         for label in (graph.legend, graph.note, graph.title):

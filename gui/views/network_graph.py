@@ -522,6 +522,7 @@ class NetworkGraphView(QtWidgets.QWidget):
                                               label="|dL/dw|", font_pt=SMALL_PT - 2)
         self.graphics.addItem(self.color_bar, row=0, col=1)
         self.column_labels: list[pg.TextItem] = []
+        self.compact_labels = False   # names only under the columns (small multiples have no room for numbers)
         self.skip_arcs: list[pg.PlotCurveItem] = []   # residual skips, drawn over the top
         self._skips: tuple = ()
         self._kinds: tuple = ()
@@ -1042,10 +1043,10 @@ class NetworkGraphView(QtWidgets.QWidget):
             name = self._geometry.names[c]
             html = (f'<div style="text-align:center"><span style="color:{fg}; font-size:{big}pt; '
                     f'font-weight:bold">{name}</span>')
-            if c >= 1 and c - 1 < len(norms):
+            if c >= 1 and c - 1 < len(norms) and not self.compact_labels:
                 html += (f'<br><span style="color:{muted}; font-size:{small}pt">'
                          f'{approx}{escape(colors.magnitude_text(float(norms[c - 1])))}</span>')
-            stats = self._unit_stats_text(c)
+            stats = "" if self.compact_labels else self._unit_stats_text(c)
             if stats:
                 html += f'<br><span style="color:{muted}; font-size:{small}pt">{escape(stats)}</span>'
             html += "</div>"

@@ -1,5 +1,5 @@
 """A comparison preset in the window: its members train in lockstep in the engine process and the
-Compare tab shows them side by side; choosing an ordinary preset goes back to one network."""
+centre of the window shows them side by side; choosing an ordinary preset goes back to one network."""
 from __future__ import annotations
 
 import pytest
@@ -18,7 +18,7 @@ def test_a_comparison_preset_runs_its_members_side_by_side(qtbot, make_window):
         assert window.controls.choose_preset(preset.name)
     members = [preset.member_config(m.label) for m in preset.members]
     assert window.runner.configs == members
-    assert window._view_docks["Compare"].isVisible()
+    assert window.compare.isVisible() and not window.graph.isVisible()   # the centre shows the members
     play(qtbot, window)
     qtbot.waitUntil(lambda: len(window.compare.panels) == len(members)
                     and all(p.graph._snapshot is not None for p in window.compare.panels)
@@ -33,3 +33,4 @@ def test_a_comparison_preset_runs_its_members_side_by_side(qtbot, make_window):
     with qtbot.waitSignal(window.runner.sigMembersBuilt, timeout=20_000, check_params_cb=lambda c: len(c) == 1):
         assert window.controls.choose_preset("relu-fix")
     assert window.runner.configs == [load_preset("relu-fix").config]
+    assert window.graph.isVisible() and not window.compare.isVisible()
