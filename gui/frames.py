@@ -187,6 +187,29 @@ def compact_snapshot(snapshot):
     return dataclasses.replace(snapshot, **changes) if changes else snapshot
 
 
+def frame_snapshot(sim, boundary_resolution: int = 0):
+    """A display frame's snapshot of ``sim``, built at a cost well under a training step's where
+    the engine allows it: accuracy and test metrics on their own clock (``evaluate="auto"``:
+    ``metrics_step`` says from which step), and above ``EXACT_LIMIT`` edges the per-edge arrays read
+    at the sampled edges only (``Simulation.edge_arrays``), never copied whole. A simulation
+    without those options (a stand-in) gets a full snapshot, cut down by ``compact_snapshot``."""
+    edge_arrays = getattr(sim, "edge_arrays", None)
+    if edge_arrays is None:
+        return compact_snapshot(sim.snapshot(boundary_resolution=boundary_resolution))
+    shapes = [shape for _, _, shape in sim.weight_slices()]
+    sizes = tuple([int(shapes[0][0])] + [int(s[1]) for s in shapes])
+    plan = sample_plan(sizes)
+    if plan.mode != "sample":
+        return compact_snapshot(sim.snapshot(boundary_resolution=boundary_resolution, evaluate="auto"))
+    snapshot = sim.snapshot(boundary_resolution=boundary_resolution, evaluate="auto", edges=False)
+    arrays = edge_arrays(plan.candidates)
+    changes: dict[str, Any] = {name: [SampledEdges(shape, flat, values, (sizes, l))
+                                      for l, (shape, flat, values) in enumerate(zip(shapes, plan.candidates, arrays[name]))]
+                               for name in EDGE_FIELDS}
+    changes["biases"] = arrays["biases"]
+    return compact_snapshot(dataclasses.replace(snapshot, **changes))
+
+
 def merge_history(older, newer):
     """``newer`` with the per-step history of ``older`` prepended (older was never displayed)."""
     if older is None or len(older.history_steps) == 0:
