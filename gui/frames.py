@@ -210,6 +210,17 @@ def frame_snapshot(sim, boundary_resolution: int = 0):
     return compact_snapshot(dataclasses.replace(snapshot, **changes))
 
 
+def metrics_lag_text(snapshot, share: float = 0.1) -> str:
+    """" (from step N)" when the snapshot's accuracy and test metrics are from an earlier step
+    (``metrics_step``, display-rate frames evaluate on their own clock) by more than ``share`` of
+    the steps trained, so it would matter to a reader; "" otherwise. For the text beside the
+    test loss/accuracy."""
+    at, step = int(getattr(snapshot, "metrics_step", -1)), int(snapshot.step)
+    if at < 0 or at >= step or step - at <= share * step:
+        return ""
+    return f" (from step {at:,})"
+
+
 def merge_history(older, newer):
     """``newer`` with the per-step history of ``older`` prepended (older was never displayed)."""
     if older is None or len(older.history_steps) == 0:

@@ -213,3 +213,23 @@ def test_members_differing_only_in_model_settings_see_the_same_batches(qtbot, ma
     other = DigestSimulation(base.replace(seed=10))
     other.step(states[0]["batches"], snapshot=False)
     assert other.get_state()["batch_digest"] != states[0]["batch_digest"]
+
+
+# ------------------------------------------------------------------ metrics from an earlier step
+def test_the_test_loss_is_drawn_at_the_step_it_was_computed_and_the_lag_is_said_when_it_matters(qtbot):
+    from gui.frames import metrics_lag_text
+    from gui.views.charts import LossChart
+    from tests.gui.fakes import fake_snapshot
+
+    chart = LossChart()
+    qtbot.addWidget(chart)
+    s = dataclasses.replace(fake_snapshot(step=40), test_loss=0.5, metrics_step=30)
+    chart.ingest(s)
+    chart.ingest(dataclasses.replace(s, step=41))          # the same evaluation: not drawn twice
+    chart.ingest(dataclasses.replace(s, step=60, metrics_step=55, test_loss=0.4))
+    t = chart._test
+    assert t.steps[: t.n].tolist() == [30, 55] and t.values[: t.n, 0].tolist() == [0.5, 0.4]
+    assert metrics_lag_text(s) == " (from step 30)"
+    assert metrics_lag_text(dataclasses.replace(s, step=10_000, metrics_step=9_500)) == ""   # 5%: no clutter
+    assert metrics_lag_text(dataclasses.replace(s, metrics_step=40)) == ""
+    assert metrics_lag_text(dataclasses.replace(s, metrics_step=-1)) == ""
