@@ -575,10 +575,12 @@ class SurfaceJob:
         cfg_dtype = getattr(getattr(sim, "config", None), "dtype", None)
         self.dtype = np.dtype(cfg_dtype) if cfg_dtype else np.dtype(np.float64)
         self.coeffs = coeffs.astype(self.dtype)
-        self._c, self._d = self.center.astype(self.dtype), self.dirs.astype(self.dtype)
+        # kept in the compute dtype only (a 50 x 1024 net: 3 x 52M values)
+        self._c, self._d = self.center.astype(self.dtype, copy=False), self.dirs.astype(self.dtype, copy=False)
+        self.center = self.dirs = None
         self.losses = np.full(len(coeffs), np.nan)
         self.total, self.done = len(coeffs), 0
-        self.max_chunk = max(1, self.MAX_CHUNK_BYTES // (self.center.size * self.dtype.itemsize))
+        self.max_chunk = max(1, self.MAX_CHUNK_BYTES // (self._c.size * self.dtype.itemsize))
         self.chunk = 1
         self.compute_seconds = 0.0
 
@@ -626,15 +628,15 @@ class SurfaceJob:
         loss_1d = self.losses[r * r:].copy()
         grid[~np.isfinite(grid)] = np.nan
         loss_1d[~np.isfinite(loss_1d)] = np.nan
-        center = np.zeros(0) if light else self.center
-        dirs = np.zeros((2, 0)) if light else self.dirs
+        center = np.zeros(0) if light else self._c
+        dirs = np.zeros((2, 0)) if light else self._d
         return NetworkSurface(self.kind, self.alphas, self.betas, grid, self.alphas_1d, loss_1d, self.path,
                               center, dirs, self.explained, time.perf_counter() - self.t0,
                               extra={"compute_seconds": self.compute_seconds})
 
     def position(self, theta) -> np.ndarray:
         """Coordinates (2,) of parameters ``theta`` projected onto this job's plane."""
-        return project(np.asarray(theta, np.float64)[None], self.center, self.dirs)[0]
+        return project(np.asarray(theta, np.float64)[None], self._c, self._d)[0]
 
 
 def _finite(v) -> bool:

@@ -29,7 +29,7 @@ class LiveLandscapeView(NetworkSurfaceView):
         self.job: int | None = None
         self.live_result = None
         # where training had got to when the grid was finished (the slice is of an earlier step)
-        self.now_mark = pg.ScatterPlotItem(size=22, symbol="d", pen=pg.mkPen("w", width=2),
+        self.now_mark = pg.ScatterPlotItem(size=13, symbol="d", pen=pg.mkPen("w", width=2),
                                            brush=pg.mkBrush(colors.OKABE_ITO["sky_blue"]))
         self.plot2d.addItem(self.now_mark)
         if runner is not None:
