@@ -233,3 +233,22 @@ def test_the_test_loss_is_drawn_at_the_step_it_was_computed_and_the_lag_is_said_
     assert metrics_lag_text(dataclasses.replace(s, step=10_000, metrics_step=9_500)) == ""   # 5%: no clutter
     assert metrics_lag_text(dataclasses.replace(s, metrics_step=40)) == ""
     assert metrics_lag_text(dataclasses.replace(s, metrics_step=-1)) == ""
+
+
+def test_the_windows_landscape_tab_asks_the_engine_process(qtbot):
+    from gui.main_window import MainWindow
+    from gui.settings import open_settings
+
+    window = MainWindow(settings=open_settings())
+    qtbot.addWidget(window)
+    window.show()
+    window.finish_setup(config=SMALL)
+    assert window.landscape.runner is window.runner
+    qtbot.waitUntil(lambda: window.runner.config == SMALL, timeout=30_000)
+    window.runner.step(40)
+    window.landscape.resolution.setValue(5)
+    with qtbot.waitSignal(window.landscape.sigFinished, timeout=60_000) as finished:
+        window.landscape.compute_button.click()
+    assert finished.args[0].extra["step"] == 40
+    assert "at step 40" in window.landscape.status.text()
+    window.close()
