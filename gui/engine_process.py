@@ -94,7 +94,7 @@ MAX_CHUNK_S = 0.01        # at "max" speed one chunk trains about this long, the
 MAX_IN_FLIGHT = 2
 BOUNDARY_EVERY_S = 0.1    # decision-boundary grid refresh while training
 BOUNDARY_RESOLUTION = 64
-SURFACE_SLICE_S = 0.03    # one piece of a loss grid between training chunks
+SURFACE_SLICE_S = 0.01    # one piece of a loss grid between training chunks (~MAX_CHUNK_S: training keeps about half)
 SURFACE_PROGRESS_S = 0.1
 CLOSE_WAIT_S = 1.0        # after "shutdown", then SIGTERM, then SIGKILL: gone within 2 s
 # BLAS thread pools of the engine process. OpenBLAS threads spin while they wait; beside a busy GUI
