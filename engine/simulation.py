@@ -312,6 +312,8 @@ class Simulation:
         ``(fan_in, fan_out)``), and every bias vector: the per-edge part of a display frame of a big
         net without copying every edge (``snapshot(edges=True)`` copies all of them). NumPy."""
         net, xp = self.network, self.xp
+        if any(len(shape) != 2 for _, _, shape in net.w_slices):
+            raise NotImplementedError("edge_arrays reads dense (fan_in, fan_out) layers only; use snapshot()")
         if len(indices) != len(net.w_slices):
             raise ValueError(f"expected {len(net.w_slices)} index arrays (one per weight layer), got {len(indices)}")
         out: dict[str, list[np.ndarray]] = {"edge_grads": [], "edge_updates": [], "weights": []}

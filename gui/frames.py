@@ -196,10 +196,11 @@ def frame_snapshot(sim, boundary_resolution: int = 0):
     edge_arrays = getattr(sim, "edge_arrays", None)
     if edge_arrays is None:
         return compact_snapshot(sim.snapshot(boundary_resolution=boundary_resolution))
-    shapes = [shape for _, _, shape in sim.weight_slices()]
-    sizes = tuple([int(shapes[0][0])] + [int(s[1]) for s in shapes])
-    plan = sample_plan(sizes)
-    if plan.mode != "sample":
+    shapes = [tuple(shape) for _, _, shape in sim.weight_slices()]
+    chained = all(len(a) == 2 for a in shapes) and all(a[1] == b[0] for a, b in zip(shapes, shapes[1:]))
+    sizes = tuple([int(shapes[0][0])] + [int(s[1]) for s in shapes]) if chained and shapes else ()
+    plan = sample_plan(sizes) if sizes else None
+    if plan is None or plan.mode != "sample":        # small nets, and layers other than a dense chain
         return compact_snapshot(sim.snapshot(boundary_resolution=boundary_resolution, evaluate="auto"))
     snapshot = sim.snapshot(boundary_resolution=boundary_resolution, evaluate="auto", edges=False)
     arrays = edge_arrays(plan.candidates)

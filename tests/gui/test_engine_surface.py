@@ -252,3 +252,27 @@ def test_the_windows_landscape_tab_asks_the_engine_process(qtbot):
     assert finished.args[0].extra["step"] == 40
     assert "at step 40" in window.landscape.status.text()
     window.close()
+
+
+def test_layers_other_than_a_dense_chain_take_the_full_snapshot():
+    from tests.gui.fakes import fake_snapshot
+
+    class ConvLike:
+        """Reports a conv-shaped weight block; its snapshot is already the graph's view."""
+
+        calls = []
+
+        def weight_slices(self):
+            return [(0, 8 * 3 * 3 * 3, (8, 3, 3, 3)), (216, 216 + 8 * 10, (8, 10))]
+
+        def edge_arrays(self, indices):
+            raise AssertionError("not a dense chain: edge_arrays must not be used")
+
+        def snapshot(self, **options):
+            self.calls.append(options)
+            return fake_snapshot((3, 8, 10))
+
+    sim = ConvLike()
+    snap = frame_snapshot(sim)
+    assert sim.calls == [{"boundary_resolution": 0, "evaluate": "auto"}]
+    assert snap.weights[0].shape == (3, 8)
