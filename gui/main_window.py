@@ -263,10 +263,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.add_view_tab("Gradients", self.gradients)
         self.add_view_tab("Training", self.training)
         self.add_view_tab("Activation", self.activation)
-        from gui.views.surface_network import NetworkSurfaceView
+        from gui.views.surface_live import LiveLandscapeView
         from gui.views.surface_neuron import NeuronSurfaceView
         self.zigzag = NeuronSurfaceView()
-        self.landscape = NetworkSurfaceView(config)
+        self.landscape = LiveLandscapeView(config)
         self.add_view_tab("Zig-zag", self.zigzag)
         self.add_view_tab("Landscape", self.landscape)
         from gui.views.conv_panel import ConvPanel
@@ -284,6 +284,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.rate = RateMeter()
         self.runner = SimulationRunner(self._factory, parent=self)
+        self.landscape.set_runner(self.runner)      # slices the running network, in the engine process
         self.controls.sigConfigChanged.connect(self._on_config_chosen)
         self.controls.sigPresetChosen.connect(self._on_preset_chosen)
         self.transport.sigPlay.connect(lambda: self.runner.play())
