@@ -467,11 +467,13 @@ class _Engine:
             return
         try:
             sim = self.factory(member.config)
-            snap = sim.step(k - 1) if k > 1 else sim.snapshot()
+            if k > 1:
+                sim.step(k - 1, snapshot=False)
+            snap = frame_snapshot(sim)
         except Exception:  # a courtesy: the diverged run is still shown
             return
         if not getattr(snap, "diverged", False):
-            self.send("last_finite", self.generation, index, compact_snapshot(snap))
+            self.send("last_finite", self.generation, index, snap)
 
     def _tick(self):
         """One round of training at the chosen speed."""

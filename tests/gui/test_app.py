@@ -288,8 +288,11 @@ def test_the_displayed_rate_is_the_real_rate(qtbot, make_window):
 
 def test_quit_after_report_prints_one_json_line(tmp_path):
     import json
+    # the preset's config without its claim (a preset pauses at its claim's step: 300 steps here);
     # 10 s: the engine process must start (spawn, imports) within it even on a loaded machine
-    result = run_app(["gui", "--preset", "sigmoid-vanishing", "--play", "--quit-after", "10", "--report",
+    config = tmp_path / "sigmoid-vanishing.toml"
+    load_preset("sigmoid-vanishing").config.replace(steps=10_000_000).save(config)
+    result = run_app(["gui", "--config", str(config), "--play", "--quit-after", "10", "--report",
                       "--tab", "Training"], {}, tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
