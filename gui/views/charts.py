@@ -8,6 +8,7 @@ values become NaN and break the line) and the axis labels the ticks as powers of
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import math
 import time
@@ -82,10 +83,16 @@ def depth_colors(n: int, theme_name: str) -> list[QtGui.QColor]:
 
     The map's end that would vanish into the background is left out.
     """
+    return [QtGui.QColor(c) for c in _depth_colors(n, theme_name)]
+
+
+@functools.lru_cache(maxsize=64)
+def _depth_colors(n: int, theme_name: str) -> tuple[QtGui.QColor, ...]:
+    # finding the legible range walks the map in contrast steps (~20 ms): once per (n, theme)
     lo, hi = legible_range("viridis", theme(theme_name)["background"], 3.0)
     cmap = colormap("viridis")
     positions = np.linspace(lo, hi, n) if n > 1 else np.array([0.5 * (lo + hi)])
-    return [cmap.map(float(p), mode="qcolor") for p in positions]
+    return tuple(cmap.map(float(p), mode="qcolor") for p in positions)
 
 
 def log_ticks(lo: float, hi: float, size: float, axis=None) -> list:
@@ -155,6 +162,11 @@ class ChartBase(QtWidgets.QWidget):
             axis.enableAutoSIPrefix(False)  # a log axis would read "loss (x0.001)" and 5·10²
             axis.setStyle(tickFont=_font(), tickTextOffset=6)
             axis.label.setFont(_font())
+            # Cached as a pixmap: an axis (with its grid, which spans the plot) is re-painted only
+            # when its range or style changes, not whenever a curve over it moves. Playing an
+            # axis's recorded tick text costs ~5 ms a paint; blitting the pixmap, a fraction.
+            axis.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        item.titleLabel.item.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         item.getAxis("left").setWidth(left_axis_width(_font()))
         item.setLabel("bottom", xlabel)
         item.setLabel("left", ylabel)
@@ -228,9 +240,23 @@ class ChartBase(QtWidgets.QWidget):
         return theme(self._theme)
 
 
-def set_view_range(plot: pg.PlotWidget, x: np.ndarray, y: np.ndarray, y_floor: float | None = None) -> None:
+def nice_bounds(lo: float, hi: float, share: float = 0.2) -> tuple[float, float]:
+    """``lo`` rounded down and ``hi`` rounded up to multiples of ``share`` times the span's power of
+    ten (0..16,014 -> 0..18,000): a growing history moves its axis a notch at a time, and the axes
+    (tick text, grid) are laid out again only then, not at every frame."""
+    span = hi - lo
+    if not (math.isfinite(lo) and math.isfinite(hi)) or span <= 0:
+        return lo, hi
+    q = share * 10.0 ** math.floor(math.log10(span))
+    return math.floor(lo / q + 1e-9) * q, math.ceil(hi / q - 1e-9) * q
+
+
+def set_view_range(plot: pg.PlotWidget, x: np.ndarray, y: np.ndarray, y_floor: float | None = None,
+                   quantize: bool = False) -> None:
     """Set the range from the data here, not by auto-range during paint (which dirties the plot
-    again and costs a second, unguarded paint)."""
+    again and costs a second, unguarded paint). ``quantize``: to :func:`nice_bounds`, so the range
+    (and with it the axes) changes only when the data outgrow it. An unchanged range is not set
+    again (setting one costs every item on the plot a view-changed pass)."""
     fx, fy = x[np.isfinite(x)], y[np.isfinite(y)]
     if not fx.size or not fy.size:
         return
@@ -241,11 +267,21 @@ def set_view_range(plot: pg.PlotWidget, x: np.ndarray, y: np.ndarray, y_floor: f
     x0, x1 = float(fx.min()), float(fx.max())
     if x1 <= x0:
         x1 = x0 + 1
+    if quantize:
+        (x0, x1), (lo, hi) = nice_bounds(x0, x1), nice_bounds(lo, hi)
+    wanted = (x0, x1, lo, hi)
+    last = getattr(plot, "_gfl_range", None)   # (what was asked, the range it gave)
+    if last is not None and last[0] == wanted and last[1] == plot.viewRange():
+        return                                  # nothing new, and nobody zoomed or panned since
     plot.setRange(xRange=(x0, x1), yRange=(lo, hi), padding=0.03)
+    plot._gfl_range = (wanted, plot.viewRange())
 
 
 class _History:
-    """Growable (steps, values[k, m]) buffers; halves its resolution beyond MAX_POINTS."""
+    """Growable (steps, values[k, m]) buffers; halves its resolution beyond MAX_POINTS.
+
+    The charts keep log10 values (what they draw), each step converted once as it arrives.
+    """
 
     def __init__(self, columns: int):
         self.columns = columns
@@ -325,7 +361,7 @@ class GradientHistoryChart(ChartBase):
         steps, norms = _history_columns(snapshot, "history_grad_norms", snapshot.grad_norms)
         new = steps > self._history.last_step
         if np.any(new):
-            self._history.append(steps[new], np.asarray(norms)[new])
+            self._history.append(steps[new], log10_or_nan(np.asarray(norms)[new]))
 
     def _make_curves(self, L: int):
         for i in range(L):
@@ -354,12 +390,12 @@ class GradientHistoryChart(ChartBase):
         if h is None:
             return
         steps = h.steps[: h.n]
-        logs = log10_or_nan(h.values[: h.n])
+        logs = h.values[: h.n]                  # log10 already
         mean_steps, means = bucket_means(steps, logs)
         for i, (curve, raw) in enumerate(zip(self._curves, self._raw)):
             raw.setData(steps, logs[:, i])
             curve.setData(mean_steps, means[:, i])
-        set_view_range(self.plot, steps, logs)
+        set_view_range(self.plot, steps, logs, quantize=True)
 
 
 class GradientFlowBars(ChartBase):
@@ -417,11 +453,18 @@ class GradientFlowBars(ChartBase):
         x = np.arange(1, len(g) + 1, dtype=float)
         self.grad_bars.setOpts(x=x - 0.2, y0=base, height=np.nan_to_num(g - base, nan=0.0))
         self.signal_bars.setOpts(x=x + 0.2, y0=base, height=np.nan_to_num(a - base, nan=0.0))
-        axis = self.plot.getPlotItem().getAxis("bottom")
-        axis.setTicks([[(i + 1, str(i + 1)) for i in range(len(g))]] if len(g) <= 20 else None)
-        self.plot.setXRange(0.4, len(g) + 0.6, padding=0)
-        if finite.size:
-            self.plot.setYRange(base, math.ceil(finite.max()) + 0.2, padding=0)
+        if getattr(self, "_tick_count", None) != len(g):   # new ticks re-lay out the axis: only when they change
+            self._tick_count = len(g)
+            axis = self.plot.getPlotItem().getAxis("bottom")
+            axis.setTicks([[(i + 1, str(i + 1)) for i in range(len(g))]] if len(g) <= 20 else None)
+        y_range = (base, math.ceil(finite.max()) + 0.2) if finite.size else None
+        wanted = ((0.4, len(g) + 0.6), y_range)
+        last = getattr(self, "_range_set", None)
+        if last is None or last[0] != wanted or last[1] != self.plot.viewRange():
+            self.plot.setXRange(0.4, len(g) + 0.6, padding=0)
+            if y_range is not None:
+                self.plot.setYRange(*y_range, padding=0)
+            self._range_set = (wanted, self.plot.viewRange())
         self.ratio_label.setText(headline(s))
 
 
@@ -555,16 +598,19 @@ class HistogramPanel(ChartBase):
         top = 0.0
         for curve, (i, v) in zip(items, data.items()):
             counts, _ = np.histogram(v, bins=edges)
-            fill = QtGui.QColor(colors[i])
-            fill.setAlpha(90)
-            curve.setPen(pg.mkPen(colors[i], width=LINE_W))
-            curve.setFillLevel(0 if single else None)
-            curve.setBrush(fill if single else None)
+            style = (colors[i].rgba(), single)
+            if getattr(curve, "_gfl_style", None) != style:   # a new pen or brush repaints: only on change
+                curve._gfl_style = style
+                fill = QtGui.QColor(colors[i])
+                fill.setAlpha(90)
+                curve.setPen(pg.mkPen(colors[i], width=LINE_W))
+                curve.setFillLevel(0 if single else None)
+                curve.setBrush(fill if single else None)
             share = 100.0 * counts / v.size
             top = max(top, float(share.max()))
             curve.setData(edges, share)
             curve.show()
-        set_view_range(plot, edges, np.array([top]), y_floor=0.0)
+        set_view_range(plot, edges, np.array([top]), y_floor=0.0, quantize=True)
 
 
 class LossChart(ChartBase):
@@ -617,21 +663,21 @@ class LossChart(ChartBase):
         steps, losses = _history_columns(snapshot, "history_loss", [snapshot.loss])
         new = steps > self._train.last_step
         if np.any(new):
-            self._train.append(steps[new], np.asarray(losses, dtype=np.float64).reshape(-1)[new])
+            self._train.append(steps[new], log10_or_nan(np.asarray(losses, dtype=np.float64).reshape(-1)[new]))
         if math.isfinite(snapshot.test_loss) and snapshot.step > self._test.last_step:
-            self._test.append([snapshot.step], [snapshot.test_loss])
+            self._test.append([snapshot.step], log10_or_nan([snapshot.test_loss]))
 
     def redraw(self):
         super().redraw()
-        t = self._train
-        steps, logs = t.steps[: t.n], log10_or_nan(t.values[: t.n])
+        t = self._train                          # log10 values already
+        steps, logs = t.steps[: t.n], t.values[: t.n]
         self.train_raw.setData(steps, logs[:, 0])
         mean_steps, means = bucket_means(steps, logs)
         self.train_curve.setData(mean_steps, means[:, 0])
-        test_logs = log10_or_nan(self._test.values[: self._test.n, 0])
-        set_view_range(self.plot, steps, np.concatenate([logs[:, 0], test_logs]))
         s = self._test
-        self.test_curve.setData(s.steps[: s.n], log10_or_nan(s.values[: s.n, 0]))
+        test_logs = s.values[: s.n, 0]
+        set_view_range(self.plot, steps, np.concatenate([logs[:, 0], test_logs]), quantize=True)
+        self.test_curve.setData(s.steps[: s.n], test_logs)
         if self._last is not None:
             self.numbers.setText(loss_accuracy_text(self._last))
 
