@@ -251,12 +251,19 @@ def nice_bounds(lo: float, hi: float, share: float = 0.2) -> tuple[float, float]
     return math.floor(lo / q + 1e-9) * q, math.ceil(hi / q - 1e-9) * q
 
 
+def _holds(old: tuple[float, float], new: tuple[float, float], fill: float) -> bool:
+    """The data range ``new`` lies inside ``old`` and covers at least ``fill`` of it."""
+    return old[0] <= new[0] and new[1] <= old[1] and (new[1] - new[0]) >= fill * (old[1] - old[0])
+
+
 def set_view_range(plot: pg.PlotWidget, x: np.ndarray, y: np.ndarray, y_floor: float | None = None,
-                   quantize: bool = False) -> None:
+                   quantize: bool = False, hold: float | None = None) -> None:
     """Set the range from the data here, not by auto-range during paint (which dirties the plot
     again and costs a second, unguarded paint). ``quantize``: to :func:`nice_bounds`, so the range
-    (and with it the axes) changes only when the data outgrow it. An unchanged range is not set
-    again (setting one costs every item on the plot a view-changed pass)."""
+    (and with it the axes) changes only when the data outgrow it. ``hold``: keep the last range
+    while the data stay inside it and fill at least this share of it on each axis (for data that
+    wander, like histograms). An unchanged range is not set again (setting one costs every item on
+    the plot a view-changed pass)."""
     fx, fy = x[np.isfinite(x)], y[np.isfinite(y)]
     if not fx.size or not fy.size:
         return
@@ -267,10 +274,13 @@ def set_view_range(plot: pg.PlotWidget, x: np.ndarray, y: np.ndarray, y_floor: f
     x0, x1 = float(fx.min()), float(fx.max())
     if x1 <= x0:
         x1 = x0 + 1
-    if quantize:
+    last = getattr(plot, "_gfl_range", None)   # (what was asked, the range it gave)
+    if (hold is not None and last is not None and _holds(last[0][:2], (x0, x1), hold)
+            and _holds(last[0][2:], (lo, hi), hold)):
+        (x0, x1, lo, hi) = last[0]
+    elif quantize:
         (x0, x1), (lo, hi) = nice_bounds(x0, x1), nice_bounds(lo, hi)
     wanted = (x0, x1, lo, hi)
-    last = getattr(plot, "_gfl_range", None)   # (what was asked, the range it gave)
     if last is not None and last[0] == wanted and last[1] == plot.viewRange():
         return                                  # nothing new, and nobody zoomed or panned since
     plot.setRange(xRange=(x0, x1), yRange=(lo, hi), padding=0.03)
@@ -610,7 +620,7 @@ class HistogramPanel(ChartBase):
             top = max(top, float(share.max()))
             curve.setData(edges, share)
             curve.show()
-        set_view_range(plot, edges, np.array([top]), y_floor=0.0, quantize=True)
+        set_view_range(plot, edges, np.array([top]), y_floor=0.0, quantize=True, hold=0.75)
 
 
 class LossChart(ChartBase):
