@@ -24,6 +24,7 @@ FONT_PT = 14          # projector-legible labels and ticks
 LINE_W = 3
 MAX_POINTS = 200_000  # history points kept per line; beyond that every other point is dropped
 HIST_SAMPLE = 20_000  # values per layer a histogram looks at
+ENVELOPE_BUCKETS = 2048   # per-step lines longer than twice this are drawn as min/max per bucket
 CLASS_SYMBOLS = ("o", "s", "t", "d", "+", "x", "star", "h", "p", "t1")
 CLASS_COLORS = (OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["green"], OKABE_ITO["vermillion"],
                 OKABE_ITO["sky_blue"], OKABE_ITO["purple"], OKABE_ITO["yellow"], "#999999", "#7F3C8D", "#11A579")
@@ -53,6 +54,28 @@ def bucket_means(steps: np.ndarray, values: np.ndarray, points: int = 200):
     means = np.full(total.shape, np.nan)
     np.divide(total, count, out=means, where=count > 0)
     return steps[:m].reshape(m // b, b).mean(axis=1), means
+
+
+def envelope(steps: np.ndarray, values: np.ndarray, buckets: int = ENVELOPE_BUCKETS):
+    """The per-step line a chart draws, at most ~2 points per bucket: each bucket of steps (a power
+    of two long, aligned at the start, so the buckets stay put as the history grows) becomes its
+    smallest and its largest value (NaN ignored; an all-NaN bucket stays a gap), the newest partial
+    bucket stays as it is. Up to ``2 * buckets`` steps nothing is merged. What a plot a few thousand
+    pixels wide can show of every step, without handing pyqtgraph 200,000 points per line a frame.
+    """
+    n = len(steps)
+    if n <= 2 * buckets:
+        return steps, values
+    b = 1 << math.ceil(math.log2(n / buckets))
+    m = (n // b) * b
+    v = values[:m].reshape(m // b, b, -1)
+    lo, hi = np.fmin.reduce(v, axis=1), np.fmax.reduce(v, axis=1)
+    k = m // b
+    xs = np.empty(2 * k)
+    xs[0::2], xs[1::2] = steps[:m:b], steps[b - 1:m:b]
+    vs = np.empty((2 * k, values.shape[1]))
+    vs[0::2], vs[1::2] = lo, hi
+    return np.concatenate([xs, steps[m:]]), np.concatenate([vs, values[m:]])
 
 
 def faint(color, alpha: int = 70) -> QtGui.QColor:
@@ -402,10 +425,11 @@ class GradientHistoryChart(ChartBase):
         steps = h.steps[: h.n]
         logs = h.values[: h.n]                  # log10 already
         mean_steps, means = bucket_means(steps, logs)
+        env_steps, env = envelope(steps, logs)
         for i, (curve, raw) in enumerate(zip(self._curves, self._raw)):
-            raw.setData(steps, logs[:, i])
+            raw.setData(env_steps, env[:, i])
             curve.setData(mean_steps, means[:, i])
-        set_view_range(self.plot, steps, logs, quantize=True)
+        set_view_range(self.plot, env_steps, env, quantize=True)   # same extremes, ~2% of the points
 
 
 class GradientFlowBars(ChartBase):
@@ -681,12 +705,13 @@ class LossChart(ChartBase):
         super().redraw()
         t = self._train                          # log10 values already
         steps, logs = t.steps[: t.n], t.values[: t.n]
-        self.train_raw.setData(steps, logs[:, 0])
+        env_steps, env = envelope(steps, logs)
+        self.train_raw.setData(env_steps, env[:, 0])
         mean_steps, means = bucket_means(steps, logs)
         self.train_curve.setData(mean_steps, means[:, 0])
         s = self._test
         test_logs = s.values[: s.n, 0]
-        set_view_range(self.plot, steps, np.concatenate([logs[:, 0], test_logs]), quantize=True)
+        set_view_range(self.plot, env_steps, np.concatenate([env[:, 0], test_logs]), quantize=True)
         self.test_curve.setData(s.steps[: s.n], test_logs)
         if self._last is not None:
             self.numbers.setText(loss_accuracy_text(self._last))
