@@ -2,6 +2,9 @@
 
 Every chart takes ``set_snapshot(snapshot)`` (and ``clear()`` on a new run). History charts append
 every step from ``snapshot.history_*`` even while hidden; all charts redraw only while visible.
+Drawing stays cheap per frame: axes are cached pixmaps re-laid out only when their range moves a
+notch (``nice_bounds``), unchanged ranges and pens are not set again, and a long per-step line is
+drawn as its per-bucket min/max ``envelope``.
 Log axes are drawn the pyqtgraph way without warnings: data go in as log10 values (non-positive
 values become NaN and break the line) and the axis labels the ticks as powers of ten.
 """
