@@ -15,6 +15,13 @@ def main(argv: list[str] | None = None) -> int:
         return main_gui(argv[1:])
     if argv[0].split("=")[0] in GUI_OPTIONS:  # `python main.py --preset X --play`: the app, no `gui` word
         return main_gui(argv)
+    if argv[0] == "record":  # a drawing command: the app's views, offscreen; Qt is imported only here
+        from gui.record_cli import main as record_main
+        return record_main(argv[1:])
+    if argv[0] == "surface":  # its figure is drawn outside the engine (matplotlib, no Qt)
+        from engine import surface_cli
+        from figures.surface import render_png
+        surface_cli.figure_renderer = render_png
     from engine.cli import main as cli_main  # headless: Qt is never imported on this path
     return cli_main(argv)
 

@@ -95,6 +95,9 @@ for _name, _fn, _doc in [
 ]:
     register_metric(_name, _fn, _doc)
 
+register_metric("steps_to_loss", lambda m: float(getattr(m, "steps_to_loss", float("nan"))),
+                "steps until the mean training loss of the last 10 batches reached the preset's "
+                "loss_threshold (comparison presets, measured on the lockstep run; inf = never)")
 register_metric("zigzag_best_steps_ratio", lambda p: _zigzag(p).best_steps_ratio,
                 "positive-input / zero-centred steps to the minimum, each at its best stable lr", "neuron")
 register_metric("zigzag_best_lr_ratio", lambda p: _zigzag(p).best_lr_ratio,
@@ -495,4 +498,7 @@ def check_preset(name: str, backend: str = "numpy") -> list[Verdict]:
     """Run what every claim of preset ``name`` needs (cached) and judge each one."""
     from .presets import load_preset
     preset = load_preset(name)
+    if preset.members:   # a comparison: its members train in lockstep (engine.comparisons)
+        from .comparisons import check_comparison
+        return check_comparison(name, backend)
     return [judge(c, measure_sources(preset, c, backend)) for c in preset_claims(preset)]

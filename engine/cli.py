@@ -477,6 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gradflow",
         description="Gradient Flow Lab, headless: train networks and record how gradients flow. "
                     "Run without a command to open the desktop app.",
+        epilog="drawing command: record (GIF/MP4/PNG of the app's views, offscreen) -- "
+               "see `main.py record --help`",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     fmt = argparse.RawDescriptionHelpFormatter
@@ -527,6 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
         register = None
     if register is not None:
         register(sub)
+    from .compare_cli import register as register_compare
+    register_compare(sub)
     from .check_cli import register as register_check
     register_check(sub)
     return parser

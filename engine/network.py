@@ -16,7 +16,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .initializers import INITIALIZERS
-from .kernels import fused_bias_activation, multiply_into
+from .kernels import FUSED_MIN_ELEMENTS, fused_bias_activation, multiply_into
 from .layers.residual import skip_sources
 
 NORM_EPS = 1e-5
@@ -176,7 +176,7 @@ class Network:
             if l in self._block_firsts:
                 block_inputs[l] = x
             a = xp.dot(x, self.W[l], out=ws.a[l])
-            fused = self._fused is not None and keep and ws.h[l] is not None
+            fused = self._fused is not None and keep and ws.h[l] is not None and a.size >= FUSED_MIN_ELEMENTS
             if fused:
                 h, d = self._fused(a, self.b[l], ws.h[l], ws.d[l], self.act_param)
             else:

@@ -328,6 +328,33 @@ class Simulation:
             **stats, **facts,
         )
 
+    def edge_arrays(self, indices) -> dict[str, list[np.ndarray]]:
+        """Per weight layer, ``|dL/dW|``, ``|last update|`` and ``W`` at the flat indices
+        ``i * fan_out + j`` of ``indices[l]`` (1-D, in that order; None: the whole layer,
+        ``(fan_in, fan_out)``), and every bias vector: the per-edge part of a display frame of a big
+        net without copying every edge (``snapshot(edges=True)`` copies all of them). NumPy."""
+        net, xp = self.network, self.xp
+        if any(len(shape) != 2 for _, _, shape in net.w_slices):
+            raise NotImplementedError("edge_arrays reads dense (fan_in, fan_out) layers only; use snapshot()")
+        if len(indices) != len(net.w_slices):
+            raise ValueError(f"expected {len(net.w_slices)} index arrays (one per weight layer), got {len(indices)}")
+        out: dict[str, list[np.ndarray]] = {"edge_grads": [], "edge_updates": [], "weights": []}
+        for (a, b, shape), flat in zip(net.w_slices, indices):
+            if flat is None:
+                pick = slice(a, b)
+            else:
+                flat = np.asarray(flat, dtype=np.int64)
+                if flat.size and (flat.min() < 0 or flat.max() >= b - a):
+                    raise IndexError(f"edge index out of range for a {shape[0]}x{shape[1]} layer")
+                pick = xp.asarray(flat + a)
+            for name, buf, f in (("edge_grads", net.grad, abs), ("edge_updates", self.optimizer.update, abs),
+                                 ("weights", net.theta, None)):
+                v = to_numpy(buf[pick])
+                v = np.abs(v) if f else v.copy()
+                out[name].append(v.reshape(shape) if flat is None else v)
+        out["biases"] = [to_numpy(x).copy() for x in net.b]
+        return out
+
     def decision_surface(self, resolution: int):
         """Model output (probability of class 1 / value / argmax class) on a grid over the inputs."""
         x0, x1, y0, y1 = self.data.extent

@@ -400,29 +400,14 @@ def record_trajectory(sim, steps: int, points: int = 50,
     return np.asarray(traj)
 
 
-def network_surface(sim, directions: str = "random", resolution: int = 41,
-                    trajectory: np.ndarray | None = None, span: float = 1.0,
-                    resolution_1d: int | None = None, seed: int = 0, chunk: int | None = None,
-                    split: str = "train", progress: ProgressFn | None = None,
-                    cancel: threading.Event | None = None,
-                    loss_fn: Callable[[np.ndarray], np.ndarray] | None = None) -> NetworkSurface:
-    """Loss of ``sim``'s network on a plane through its current parameters.
-
-    directions: "random" (two filter-normalised directions; the grid spans [-span, span]) or "pca"
-    (top two principal directions of ``trajectory``, centred on its last point; the grid covers the
-    projected trajectory with a margin, ``span`` scaling it). The 1D slice runs along direction 1.
-    Losses come from ``sim.losses_at`` (batched on the backend) unless ``loss_fn`` is given.
-    ``chunk`` grid points go to it per call (default: ~64 MB of parameters, a multiple of its
-    256-point chunks so both of its threads get work); progress and cancellation act between calls.
-    """
-    import time
-
+def slice_plane(sim, directions: str = "random", resolution: int = 41, trajectory: np.ndarray | None = None,
+                span: float = 1.0, resolution_1d: int | None = None, seed: int = 0):
+    """The plane of a slice through ``sim``'s current parameters (see ``network_surface``):
+    ``(center, directions (2, P), explained (2,), path (k, 2), alphas, betas, alphas_1d)``."""
     if directions not in DIRECTIONS:
         raise ValueError(f"invalid value for 'directions': {directions!r} (allowed: {' | '.join(DIRECTIONS)})")
     if not (isinstance(resolution, int) and 3 <= resolution <= MAX_RESOLUTION):
         raise ValueError(f"invalid value for 'resolution': {resolution!r} (allowed: an integer 3..{MAX_RESOLUTION})")
-    t0 = time.perf_counter()
-    loss_fn = loss_fn or (lambda th: sim.losses_at(th, split=split))
     explained = np.full(2, np.nan)
     if directions == "pca":
         if trajectory is None:
@@ -445,8 +430,32 @@ def network_surface(sim, directions: str = "random", resolution: int = 41,
         a_lim = b_lim = (-span, span)
     alphas = np.linspace(*a_lim, resolution)
     betas = np.linspace(*b_lim, resolution)
-    r1 = resolution_1d or max(resolution, 101)
-    alphas_1d = np.linspace(*a_lim, r1)
+    alphas_1d = np.linspace(*a_lim, resolution_1d or max(resolution, 101))
+    return center, dirs, explained, path, alphas, betas, alphas_1d
+
+
+def network_surface(sim, directions: str = "random", resolution: int = 41,
+                    trajectory: np.ndarray | None = None, span: float = 1.0,
+                    resolution_1d: int | None = None, seed: int = 0, chunk: int | None = None,
+                    split: str = "train", progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None,
+                    loss_fn: Callable[[np.ndarray], np.ndarray] | None = None) -> NetworkSurface:
+    """Loss of ``sim``'s network on a plane through its current parameters.
+
+    directions: "random" (two filter-normalised directions; the grid spans [-span, span]) or "pca"
+    (top two principal directions of ``trajectory``, centred on its last point; the grid covers the
+    projected trajectory with a margin, ``span`` scaling it). The 1D slice runs along direction 1.
+    Losses come from ``sim.losses_at`` (batched on the backend) unless ``loss_fn`` is given.
+    ``chunk`` grid points go to it per call (default: ~64 MB of parameters, a multiple of its
+    256-point chunks so both of its threads get work); progress and cancellation act between calls.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    loss_fn = loss_fn or (lambda th: sim.losses_at(th, split=split))
+    center, dirs, explained, path, alphas, betas, alphas_1d = slice_plane(
+        sim, directions, resolution, trajectory, span, resolution_1d, seed)
+    r1 = len(alphas_1d)
 
     total = resolution * resolution + r1
     aa, bb = np.meshgrid(alphas, betas)  # rows along betas
@@ -481,6 +490,154 @@ def network_surface(sim, directions: str = "random", resolution: int = 41,
     loss_1d[~np.isfinite(loss_1d)] = np.nan
     return NetworkSurface(directions, alphas, betas, grid, alphas_1d, loss_1d, path, center, dirs,
                           explained, time.perf_counter() - t0)
+
+
+# ============================================================ slices of a network that is training
+TRAJECTORY_POINTS = 64            # at most this many recorded parameter vectors ...
+TRAJECTORY_BYTES = 128 * 2**20    # ... and at most this much memory for them
+
+
+class TrajectoryRecorder:
+    """A running network's flat parameters, recorded every ``every`` steps for the whole run in
+    bounded memory: when full, every other point goes and the interval doubles.
+
+    ``capacity`` is ``TRAJECTORY_POINTS``, fewer when that many vectors of ``n_params`` float32
+    would pass ``TRAJECTORY_BYTES`` (0: a net too big to record; ``reason`` says so). Points are
+    float32 (a slice is drawn, not resumed from them). Non-finite parameters are not recorded.
+    """
+
+    def __init__(self, n_params: int, max_points: int = TRAJECTORY_POINTS, budget_bytes: int = TRAJECTORY_BYTES):
+        self.n_params = int(n_params)
+        self.capacity = int(min(max_points, budget_bytes // max(4 * self.n_params, 1)))
+        self.reason = "" if self.capacity >= 3 else (
+            f"a trajectory of {self.n_params:,} parameters needs {3 * 4 * self.n_params / 2**20:,.0f} MB "
+            f"for 3 points (budget {budget_bytes / 2**20:.0f} MB): not recorded")
+        if self.capacity < 3:
+            self.capacity = 0
+        self.every = 1
+        self.steps: list[int] = []
+        self.points: list[np.ndarray] = []
+
+    def next_step(self, step: int) -> int | None:
+        """The next step at which a point is due (>= ``step``), None when nothing is recorded."""
+        if not self.capacity:
+            return None
+        return -(-step // self.every) * self.every
+
+    def offer(self, step: int, theta) -> bool:
+        """Record ``theta`` (the parameters after ``step`` steps) when it is due; True if recorded."""
+        if not self.capacity or step % self.every or (self.steps and self.steps[-1] >= step):
+            return False
+        point = np.asarray(theta, dtype=np.float32)
+        if not np.isfinite(point).all():
+            return False
+        self.steps.append(int(step))
+        self.points.append(point.copy())
+        while len(self.points) > self.capacity:
+            self.every *= 2
+            keep = [i for i, s in enumerate(self.steps) if s % self.every == 0]
+            if len(keep) == len(self.steps):          # cannot happen, but never loop forever
+                keep = keep[::2]
+            self.steps = [self.steps[i] for i in keep]
+            self.points = [self.points[i] for i in keep]
+        return True
+
+    def with_current(self, step: int, theta) -> tuple[np.ndarray, np.ndarray]:
+        """(steps (k,), points (k, P) float64): the recorded points, ending with ``theta`` at ``step``."""
+        steps, points = list(self.steps), [p.astype(np.float64) for p in self.points]
+        if steps and steps[-1] == step:
+            steps.pop(), points.pop()
+        current = np.asarray(theta, dtype=np.float64)
+        return np.asarray(steps + [int(step)], dtype=np.int64), np.stack(points + [current])
+
+
+class SurfaceJob:
+    """``network_surface`` in pieces, for a loop that trains between them (the app's engine
+    process): the plane is fixed at construction (``sim``'s parameters then, or the end of
+    ``trajectory``); each ``advance(seconds)`` evaluates grid points for about that long.
+
+    ``sim`` may go on training between pieces: the grid is of the parameters at construction.
+    """
+
+    MAX_CHUNK_BYTES = 2**26
+
+    def __init__(self, sim, directions: str = "random", resolution: int = 41,
+                 trajectory: np.ndarray | None = None, span: float = 1.0, resolution_1d: int | None = None,
+                 seed: int = 0, split: str = "train"):
+        import time
+
+        self.t0 = time.perf_counter()
+        self.sim, self.kind, self.split, self.resolution = sim, directions, split, resolution
+        (self.center, self.dirs, self.explained, self.path, self.alphas, self.betas,
+         self.alphas_1d) = slice_plane(sim, directions, resolution, trajectory, span, resolution_1d, seed)
+        aa, bb = np.meshgrid(self.alphas, self.betas)  # rows along betas
+        coeffs = np.concatenate([np.stack([aa.ravel(), bb.ravel()], axis=1),
+                                 np.stack([self.alphas_1d, np.zeros_like(self.alphas_1d)], axis=1)])
+        cfg_dtype = getattr(getattr(sim, "config", None), "dtype", None)
+        self.dtype = np.dtype(cfg_dtype) if cfg_dtype else np.dtype(np.float64)
+        self.coeffs = coeffs.astype(self.dtype)
+        # kept in the compute dtype only (a 50 x 1024 net: 3 x 52M values)
+        self._c, self._d = self.center.astype(self.dtype, copy=False), self.dirs.astype(self.dtype, copy=False)
+        self.center = self.dirs = None
+        self.losses = np.full(len(coeffs), np.nan)
+        self.total, self.done = len(coeffs), 0
+        self.max_chunk = max(1, self.MAX_CHUNK_BYTES // (self._c.size * self.dtype.itemsize))
+        self.chunk = 1
+        self.compute_seconds = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+    def step(self, k: int | None = None) -> int:
+        """Evaluate the next ``k`` (default ``chunk``) grid points; returns how many were done."""
+        k = min(k or self.chunk, self.max_chunk, self.total - self.done)
+        if k <= 0:
+            return 0
+        i = self.done
+        th = np.multiply(self.coeffs[i:i + k, 0:1], self._d[0])
+        th += self.coeffs[i:i + k, 1:2] * self._d[1]
+        th += self._c
+        self.losses[i:i + k] = np.asarray(self.sim.losses_at(th, split=self.split), dtype=np.float64)
+        self.done += k
+        return k
+
+    def advance(self, seconds: float) -> bool:
+        """Evaluate points for about ``seconds`` (at least one chunk); True once finished. The chunk
+        adapts so that one piece takes about ``seconds``."""
+        import time
+
+        t0 = time.perf_counter()
+        while not self.finished:
+            t = time.perf_counter()
+            k = self.step()
+            took = time.perf_counter() - t
+            per_point = took / max(k, 1)
+            self.chunk = int(max(1, min(self.max_chunk, 0.5 * seconds / max(per_point, 1e-7))))
+            if time.perf_counter() - t0 + took > seconds:
+                break
+        self.compute_seconds += time.perf_counter() - t0
+        return self.finished
+
+    def result(self, light: bool = False) -> NetworkSurface:
+        """The finished slice; ``light``: without ``center`` and ``directions`` (2 P values each:
+        what a picture of a big net's slice does not need to carry)."""
+        import time
+
+        r, r1 = self.resolution, len(self.alphas_1d)
+        grid = self.losses[: r * r].reshape(r, r).copy()
+        loss_1d = self.losses[r * r:].copy()
+        grid[~np.isfinite(grid)] = np.nan
+        loss_1d[~np.isfinite(loss_1d)] = np.nan
+        center = np.zeros(0) if light else self._c
+        dirs = np.zeros((2, 0)) if light else self._d
+        return NetworkSurface(self.kind, self.alphas, self.betas, grid, self.alphas_1d, loss_1d, self.path,
+                              center, dirs, self.explained, time.perf_counter() - self.t0,
+                              extra={"compute_seconds": self.compute_seconds})
+
+    def position(self, theta) -> np.ndarray:
+        """Coordinates (2,) of parameters ``theta`` projected onto this job's plane."""
+        return project(np.asarray(theta, np.float64)[None], self._c, self._d)[0]
 
 
 def _finite(v) -> bool:

@@ -32,6 +32,14 @@ GUI -> engine (``EngineProcess.send``):
                         Both answer ``("error", text)`` where the engine has no such method yet.
 ``("stop_at", step)``   training from below ``step`` pauses exactly there (a preset's claim step);
                         None: never. Play goes on past it.
+``("surface", job, spec)``  slice member ``spec["member"]`` (default 0) where it is now: ``spec`` holds
+                        ``directions`` ("random" | "pca"), ``resolution``, ``span``, ``seed`` and
+                        optionally ``resolution_1d`` (``engine.surface.SurfaceJob``). The grid is
+                        evaluated in pieces of ~``SURFACE_SLICE_S`` between training chunks (training
+                        goes on); the plane is fixed at the request. Member 0's trajectory is recorded
+                        for the whole run (``engine.surface.TrajectoryRecorder``, bounded memory) and
+                        projected onto the slice. A new request replaces a running one.
+``("surface_cancel", job)``
 ``("shutdown",)``       end the process (the pipe closing does the same).
 
 engine -> GUI (``EngineProcess.take_frame`` / ``take_messages``):
@@ -48,6 +56,14 @@ engine -> GUI (``EngineProcess.take_frame`` / ``take_messages``):
 ``("last_finite", generation, member, snapshot)``  a member diverged inside one chunk: its last
                                                  finite state (the run replayed to the step before
                                                  the first non-finite one; runs are deterministic).
+``("surface_progress", job, done, total)``     at most every ``SURFACE_PROGRESS_S``.
+``("surface", job, NetworkSurface)``           without ``center``/``directions`` (2 P values); its
+                                                 ``extra`` says: ``step`` (the parameters sliced),
+                                                 ``path_steps`` (the step of each path point, the last
+                                                 being ``step``), ``now_step`` and ``now`` (where training
+                                                 had got to when the grid was done, projected),
+                                                 ``member``, ``generation``, ``trajectory_note``.
+``("surface_failed", job, text)`` / ``("surface_cancelled", job)``
 
 Frames are built only when the GUI has credit and at most every ``MIN_FRAME_S``; between frames
 the engine only trains (the Simulation keeps the per-step history until the next snapshot). The
@@ -73,7 +89,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gui.frames import DataInfo, Frame, compact_snapshot, merge_frames
+from gui.frames import DataInfo, Frame, frame_snapshot, merge_frames
 
 FRAME_S = 1 / 60          # paced speeds train `steps_per_frame` steps once per display frame
 MIN_FRAME_S = 1 / 60      # at most this many frames per second leave the engine
@@ -83,6 +99,8 @@ MAX_CHUNK_S = 0.01        # at "max" speed one chunk trains about this long, the
 MAX_IN_FLIGHT = 2
 BOUNDARY_EVERY_S = 0.1    # decision-boundary grid refresh while training
 BOUNDARY_RESOLUTION = 64
+SURFACE_SLICE_S = 0.01    # one piece of a loss grid between training chunks (~MAX_CHUNK_S: training keeps about half)
+SURFACE_PROGRESS_S = 0.1
 CLOSE_WAIT_S = 1.0        # after "shutdown", then SIGTERM, then SIGKILL: gone within 2 s
 # BLAS thread pools of the engine process. OpenBLAS threads spin while they wait; beside a busy GUI
 # on 2 cores, one 30 x 256 step took 0.7-2.8 s with 2 threads against 0.05 s with 1 (measured).
@@ -155,23 +173,23 @@ class _Member:
         now = time.perf_counter()
         if not want_boundary:
             self.boundary = None
-            return compact_snapshot(self.sim.snapshot())
+            return frame_snapshot(self.sim)
         due = self.is_2d and (force_boundary or self.boundary is None or now - self.boundary_time > self.boundary_every)
         surface = getattr(self.sim, "decision_surface", None)
         if due and surface is None:
-            snapshot = self.sim.snapshot(boundary_resolution=BOUNDARY_RESOLUTION)
+            snapshot = frame_snapshot(self.sim, BOUNDARY_RESOLUTION)
             self.boundary = None if snapshot.boundary is None else (snapshot.boundary, snapshot.boundary_extent)
         else:
             if due:
                 self.boundary = surface(BOUNDARY_RESOLUTION)
-            snapshot = self.sim.snapshot()
+            snapshot = frame_snapshot(self.sim)
         if due:
             self.boundary_time = time.perf_counter()
             self.boundary_every = max(BOUNDARY_EVERY_S, 10 * (self.boundary_time - now))
         if self.boundary is not None and snapshot.boundary is None:
             grid, extent = self.boundary
             snapshot = dataclasses.replace(snapshot, boundary=grid, boundary_extent=extent)
-        return compact_snapshot(snapshot)
+        return snapshot
 
 
 class _Sender:
@@ -229,6 +247,9 @@ class _Engine:
         self.next_paced = 0.0
         self.stop_at: int | None = None
         self.alive = True
+        self.trajectory = None           # member 0's recorded parameters (TrajectoryRecorder)
+        self.surface = None              # (job id, SurfaceJob, member index, step sliced, path steps)
+        self.surface_progress_at = 0.0
 
     # ----- messages
     def send(self, *message):
@@ -267,6 +288,8 @@ class _Engine:
         self._set_running(False)
         self.members = members
         self.generation += 1
+        self._drop_surface("the network was rebuilt (a new run): compute again")
+        self.trajectory = self._new_trajectory()
         self.chunk = 1
         self.pending = None
         self.send("built", self.generation, [m.config for m in members], [m.data for m in members])
@@ -327,6 +350,79 @@ class _Engine:
     def _on_shutdown(self):
         self.alive = False
 
+    # ----- loss-surface slices of the running network
+    def _new_trajectory(self):
+        from engine.surface import TrajectoryRecorder
+        sim = self.members[0].sim if self.members else None
+        if sim is None or not hasattr(sim, "flat_parameters"):
+            return None
+        recorder = TrajectoryRecorder(sim.network.n_params if hasattr(sim, "network") else sim.flat_parameters().size)
+        recorder.offer(int(sim.step_count), sim.flat_parameters())
+        return recorder
+
+    def _drop_surface(self, why: str):
+        if self.surface is not None:
+            self.send("surface_failed", self.surface[0], why)
+            self.surface = None
+
+    def _on_surface(self, job_id, spec):
+        from engine.surface import SurfaceJob
+        self._drop_surface("replaced by a newer request")
+        try:
+            spec = dict(spec)
+            member = int(spec.pop("member", 0))
+            if not 0 <= member < len(self.members):
+                raise ValueError(f"no member {member} (the engine runs {len(self.members)})")
+            sim = self.members[member].sim
+            if not hasattr(sim, "losses_at"):
+                raise NotImplementedError("this engine cannot slice its network's loss")
+            step = int(sim.step_count)
+            steps = points = None
+            if member == 0 and self.trajectory is not None and self.trajectory.capacity:
+                steps, points = self.trajectory.with_current(step, sim.flat_parameters())
+            elif spec.get("directions") == "pca":
+                raise ValueError("PCA directions need a recorded trajectory: "
+                                 + (self.trajectory.reason if self.trajectory is not None else "none is recorded"))
+            job = SurfaceJob(sim, trajectory=points, **spec)
+        except Exception as exc:
+            self.send("surface_failed", job_id, error_text(exc))
+            return
+        path_steps = steps if steps is not None else np.zeros(0, np.int64)
+        self.surface = (job_id, job, member, step, path_steps)
+        self.surface_progress_at = 0.0
+        self.send("surface_progress", job_id, 0, job.total)
+
+    def _on_surface_cancel(self, job_id):
+        if self.surface is not None and self.surface[0] == job_id:
+            self.surface = None
+            self.send("surface_cancelled", job_id)
+
+    def _surface_piece(self):
+        job_id, job, member, step, path_steps = self.surface
+        try:
+            finished = job.advance(SURFACE_SLICE_S)
+        except Exception as exc:
+            self.surface = None
+            self.send("surface_failed", job_id, error_text(exc))
+            traceback.print_exc()
+            return
+        now = time.perf_counter()
+        if finished:
+            sim = self.members[member].sim
+            note = self.trajectory.reason if member == 0 and self.trajectory is not None else ""
+            if member != 0:
+                note = "only member 0's trajectory is recorded"
+            result = job.result(light=True)
+            result.extra.update(step=step, path_steps=np.asarray(path_steps), now_step=int(sim.step_count),
+                                now=job.position(sim.flat_parameters()), member=member,
+                                generation=self.generation, trajectory_note=note,
+                                diverged=bool(getattr(sim, "diverged", False)))
+            self.surface = None
+            self.send("surface", job_id, result)
+        elif now - self.surface_progress_at >= SURFACE_PROGRESS_S:
+            self.surface_progress_at = now
+            self.send("surface_progress", job_id, job.done, job.total)
+
     # ----- training and frames
     def _train(self, n: int):
         stop, before = self.stop_at, min(int(getattr(m.sim, "step_count", 0)) for m in self.members)
@@ -336,8 +432,18 @@ class _Engine:
             stop = None
         was_diverged = [m.diverged for m in self.members]
         try:
-            for m in self.members:
-                m.sim.step(n, snapshot=False)
+            lead, recorder = self.members[0].sim, self.trajectory
+            while n > 0:
+                k = n
+                if recorder is not None and recorder.capacity:   # stop where a trajectory point is due
+                    k = min(n, max(1, recorder.next_step(lead.step_count + 1) - lead.step_count))
+                for m in self.members:
+                    m.sim.step(k, snapshot=False)
+                n -= k
+                if recorder is not None and not lead.diverged:
+                    recorder.offer(int(lead.step_count), lead.flat_parameters())
+                if all(m.diverged for m in self.members):
+                    break
         except Exception as exc:
             self._set_running(False)
             self.send("error", error_text(exc))
@@ -350,7 +456,7 @@ class _Engine:
         if all(m.diverged for m in self.members):
             self._frame(force_boundary=True)    # the diverged state reaches the GUI at once
             self._set_running(False)
-        elif stop is not None and before + n >= stop:
+        elif stop is not None and min(int(getattr(m.sim, "step_count", 0)) for m in self.members) >= stop:
             self._frame(force_boundary=True)    # the claim's step, on screen as it is
             self._set_running(False)
 
@@ -408,7 +514,7 @@ class _Engine:
 
     def _timeout(self, now: float) -> float | None:
         """How long the loop may wait for a command."""
-        if self.running and not self.steps_per_frame:
+        if (self.running and not self.steps_per_frame) or self.surface is not None:
             return 0.0
         waits = []
         if self.running:
@@ -435,6 +541,8 @@ class _Engine:
                 self._tick()
             if self._frame_due(time.perf_counter()):
                 self._frame()
+            if self.surface is not None:
+                self._surface_piece()
 
 
 def _die_with_parent(parent_pid: int):

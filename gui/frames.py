@@ -187,6 +187,41 @@ def compact_snapshot(snapshot):
     return dataclasses.replace(snapshot, **changes) if changes else snapshot
 
 
+def frame_snapshot(sim, boundary_resolution: int = 0):
+    """A display frame's snapshot of ``sim``, built at a cost well under a training step's where
+    the engine allows it: accuracy and test metrics on their own clock (``evaluate="auto"``:
+    ``metrics_step`` says from which step), and above ``EXACT_LIMIT`` edges the per-edge arrays read
+    at the sampled edges only (``Simulation.edge_arrays``), never copied whole. A simulation
+    without those options (a stand-in) gets a full snapshot, cut down by ``compact_snapshot``."""
+    edge_arrays = getattr(sim, "edge_arrays", None)
+    if edge_arrays is None:
+        return compact_snapshot(sim.snapshot(boundary_resolution=boundary_resolution))
+    shapes = [tuple(shape) for _, _, shape in sim.weight_slices()]
+    chained = all(len(a) == 2 for a in shapes) and all(a[1] == b[0] for a, b in zip(shapes, shapes[1:]))
+    sizes = tuple([int(shapes[0][0])] + [int(s[1]) for s in shapes]) if chained and shapes else ()
+    plan = sample_plan(sizes) if sizes else None
+    if plan is None or plan.mode != "sample":        # small nets, and layers other than a dense chain
+        return compact_snapshot(sim.snapshot(boundary_resolution=boundary_resolution, evaluate="auto"))
+    snapshot = sim.snapshot(boundary_resolution=boundary_resolution, evaluate="auto", edges=False)
+    arrays = edge_arrays(plan.candidates)
+    changes: dict[str, Any] = {name: [SampledEdges(shape, flat, values, (sizes, l))
+                                      for l, (shape, flat, values) in enumerate(zip(shapes, plan.candidates, arrays[name]))]
+                               for name in EDGE_FIELDS}
+    changes["biases"] = arrays["biases"]
+    return compact_snapshot(dataclasses.replace(snapshot, **changes))
+
+
+def metrics_lag_text(snapshot, share: float = 0.1) -> str:
+    """" (from step N)" when the snapshot's accuracy and test metrics are from an earlier step
+    (``metrics_step``, display-rate frames evaluate on their own clock) by more than ``share`` of
+    the steps trained, so it would matter to a reader; "" otherwise. For the text beside the
+    test loss/accuracy."""
+    at, step = int(getattr(snapshot, "metrics_step", -1)), int(snapshot.step)
+    if at < 0 or at >= step or step - at <= share * step:
+        return ""
+    return f" (from step {at:,})"
+
+
 def merge_history(older, newer):
     """``newer`` with the per-step history of ``older`` prepended (older was never displayed)."""
     if older is None or len(older.history_steps) == 0:

@@ -263,20 +263,30 @@ class MainWindow(QtWidgets.QMainWindow):
         self.add_view_tab("Gradients", self.gradients)
         self.add_view_tab("Training", self.training)
         self.add_view_tab("Activation", self.activation)
-        from gui.views.surface_network import NetworkSurfaceView
+        from gui.views.surface_live import LiveLandscapeView
         from gui.views.surface_neuron import NeuronSurfaceView
         self.zigzag = NeuronSurfaceView()
-        self.landscape = NetworkSurfaceView(config)
+        self.landscape = LiveLandscapeView(config)
         self.add_view_tab("Zig-zag", self.zigzag)
         self.add_view_tab("Landscape", self.landscape)
         from gui.views.conv_panel import ConvPanel
         self.add_view_tab("Kernels", ConvPanel())
+        self._comparison = None          # (preset, member configs) while a comparison preset runs
         self._view_docks["Gradients"].raise_()
         self._install_graph()
+        from gui.views.compare import CompareView
+        # a comparison preset's members side by side (lockstep): in the centre, in the graph's place
+        self.compare = CompareView()
+        self._central_layout.addWidget(self.compare, 1)
+        self.compare.hide()
+        from gui.record import install_record_menu
+        self.recorder = install_record_menu(self)     # File -> Record, F9 stops
 
         self.rate = RateMeter()
         self.runner = SimulationRunner(self._factory, parent=self)
+        self.landscape.set_runner(self.runner)      # slices the running network, in the engine process
         self.controls.sigConfigChanged.connect(self._on_config_chosen)
+        self.controls.sigPresetChosen.connect(self._on_preset_chosen)
         self.transport.sigPlay.connect(lambda: self.runner.play())
         self.transport.sigPause.connect(lambda: self.runner.pause())
         self.transport.sigStep.connect(lambda: self.runner.step())
@@ -360,7 +370,31 @@ class MainWindow(QtWidgets.QMainWindow):
         for view in self._extra_views:
             if hasattr(view, "set_config"):
                 view.set_config(config)
+        if self._comparison is not None and config == self._comparison[0].config:
+            return            # the comparison preset's own base config: its members run instead
+        self._comparison = None
+        self._show_comparison(False)
         self.runner.set_config(config)
+
+    def _on_preset_chosen(self, preset):
+        """A comparison preset runs its members in lockstep in the engine process (member 0 is
+        what the single-network views show); the centre shows them side by side."""
+        if not preset.members:
+            if self._comparison is not None:
+                self._comparison = None
+                self.runner.set_config(preset.config)
+            self._show_comparison(False)
+            return
+        configs = [preset.member_config(m.label) for m in preset.members]
+        self._comparison = (preset, configs)
+        self.runner.set_configs(configs)
+        self._show_comparison(True)
+
+    def _show_comparison(self, on: bool) -> None:
+        """The centre shows the comparison's small multiples instead of the single network graph."""
+        self.compare.setVisible(on)
+        if self.graph is not None:
+            self.graph.setVisible(not on)
 
     def _on_reset(self):
         self._hide_banner()
@@ -481,6 +515,10 @@ class MainWindow(QtWidgets.QMainWindow):
         for view in self._extra_views:
             if hasattr(view, "set_snapshot") and view.isVisible():
                 view.set_snapshot(snapshot)
+        if len(frame.snapshots) > 1:   # fed while hidden too: its charts keep every step
+            preset = self._comparison[0] if self._comparison is not None else None
+            self.compare.set_frame(frame, labels=[m.label for m in preset.members] if preset else None,
+                                   title=preset.title if preset else "")
         self._last_step = snapshot.step
         self.frames_shown += 1
         self.rate.add(snapshot.step)

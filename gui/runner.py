@@ -32,6 +32,10 @@ class SimulationRunner(QObject):
     sigState = Signal(object)            # the answer to get_state(): a list of member states
     sigDied = Signal(str)                # the engine process ended on its own: how
     sigReady = Signal(int)               # the engine process is up: its pid
+    sigSurfaceProgress = Signal(int, int, int)   # job, done, total
+    sigSurface = Signal(int, object)             # job, NetworkSurface (see engine_process: "surface")
+    sigSurfaceFailed = Signal(int, str)          # job, why (also when the engine died or was rebuilt)
+    sigSurfaceCancelled = Signal(int)
 
     def __init__(self, factory: Callable[[Any], Any] | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -45,6 +49,8 @@ class SimulationRunner(QObject):
         self._stop_at = None
         self._last_finite: dict = {}     # (generation, member) -> the last finite snapshot of a diverged run
         self._died = False
+        self._surface_jobs = 0
+        self._surface_pending: set[int] = set()
         self._poll = QtCore.QTimer(self)
         self._poll.setInterval(POLL_MS)
         self._poll.timeout.connect(self._on_poll)
@@ -112,12 +118,32 @@ class SimulationRunner(QObject):
     def set_state(self, states):
         self.process.send("set_state", list(states))
 
+    def surface(self, spec: dict) -> int:
+        """Ask the engine to slice the running network's loss (see engine_process: "surface");
+        returns the job id its ``sigSurface*`` signals carry."""
+        self._surface_jobs += 1
+        job = self._surface_jobs
+        self._surface_pending.add(job)
+        if not self.process.send("surface", job, dict(spec)):
+            self._surface_pending.discard(job)
+            QtCore.QTimer.singleShot(0, lambda: self.sigSurfaceFailed.emit(job, "the engine process is not running"))
+        return job
+
+    def cancel_surface(self, job: int):
+        self.process.send("surface_cancel", int(job))
+
     def take_latest(self) -> Frame | None:
         return self.process.take_frame()
+
+    def _fail_surfaces(self, why: str):
+        for job in sorted(self._surface_pending):
+            self.sigSurfaceFailed.emit(job, why)
+        self._surface_pending.clear()
 
     def restart(self):
         """A fresh engine process with the configs last asked for (training paused)."""
         self.process.close(timeout=0.2)
+        self._fail_surfaces("the engine process was restarted")
         self._set_running(False)
         self._died = False
         self.process = EngineProcess(self._factory, generation=self.generation + 1).start()
@@ -167,8 +193,20 @@ class SimulationRunner(QObject):
                 self._last_finite[(generation, member)] = snapshot
             elif name == "ready":
                 self.sigReady.emit(int(args[0]))
+            elif name == "surface_progress":
+                self.sigSurfaceProgress.emit(int(args[0]), int(args[1]), int(args[2]))
+            elif name == "surface":
+                self._surface_pending.discard(args[0])
+                self.sigSurface.emit(int(args[0]), args[1])
+            elif name == "surface_failed":
+                self._surface_pending.discard(args[0])
+                self.sigSurfaceFailed.emit(int(args[0]), str(args[1]))
+            elif name == "surface_cancelled":
+                self._surface_pending.discard(args[0])
+                self.sigSurfaceCancelled.emit(int(args[0]))
         if not self._died and not self.process.alive:
             self._died = True
+            self._fail_surfaces("the engine process stopped")
             self._set_running(False)
             self.sigDied.emit(describe_exit(self.process.exitcode))
 

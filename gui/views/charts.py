@@ -701,8 +701,9 @@ class LossChart(ChartBase):
         new = steps > self._train.last_step
         if np.any(new):
             self._train.append(steps[new], log10_or_nan(np.asarray(losses, dtype=np.float64).reshape(-1)[new]))
-        if math.isfinite(snapshot.test_loss) and snapshot.step > self._test.last_step:
-            self._test.append([snapshot.step], log10_or_nan([snapshot.test_loss]))
+        at = snapshot.metrics_step if getattr(snapshot, "metrics_step", -1) >= 0 else snapshot.step  # test loss's own step
+        if math.isfinite(snapshot.test_loss) and at > self._test.last_step:
+            self._test.append([at], log10_or_nan([snapshot.test_loss]))
 
     def redraw(self):
         super().redraw()

@@ -420,6 +420,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._geometry: GraphGeometry | None = None
         self._plan: EdgePlan | None = None
         self._range: tuple[float, float] | None = None   # shared log scale, whole decades
+        self._fixed_range: tuple[float, float] | None = None   # set from outside (comparisons)
         self._pens: list[QtGui.QPen] = []
         self._drawn_layer = np.zeros(0, dtype=np.intp)    # per drawn edge, in draw order
         self._drawn_flat = np.zeros(0, dtype=np.intp)
@@ -521,6 +522,7 @@ class NetworkGraphView(QtWidgets.QWidget):
                                               label="|dL/dw|", font_pt=SMALL_PT - 2)
         self.graphics.addItem(self.color_bar, row=0, col=1)
         self.column_labels: list[pg.TextItem] = []
+        self.compact_labels = False   # names only under the columns (small multiples have no room for numbers)
         self.skip_arcs: list[pg.PlotCurveItem] = []   # residual skips, drawn over the top
         self._skips: tuple = ()
         self._kinds: tuple = ()
@@ -671,6 +673,12 @@ class NetworkGraphView(QtWidgets.QWidget):
 
     def geometry_info(self) -> GraphGeometry | None:
         return self._geometry
+
+    def set_fixed_range(self, value_range: tuple[float, float] | None) -> None:
+        """Colour by this (vmin, vmax) instead of the snapshot's own range; None goes back to it.
+        Small multiples of a comparison share one scale this way."""
+        self._fixed_range = None if value_range is None else (float(value_range[0]), float(value_range[1]))
+        self._refresh()
 
     def color_range(self) -> tuple[float, float]:
         """The colour scale's (vmin, vmax) in real units (relative units in per-layer mode)."""
@@ -881,6 +889,9 @@ class NetworkGraphView(QtWidgets.QWidget):
         return v
 
     def _shared_range(self, mags: list[np.ndarray]) -> tuple[float, float]:
+        if self._fixed_range is not None:
+            self._range = self._fixed_range
+            return self._fixed_range
         lo, hi = colors.decade_range(mags, max_decades=self.max_decades)
         if self._range is not None:
             # hysteresis of a decade, so the colour bar doesn't flicker between two decades
@@ -1032,10 +1043,10 @@ class NetworkGraphView(QtWidgets.QWidget):
             name = self._geometry.names[c]
             html = (f'<div style="text-align:center"><span style="color:{fg}; font-size:{big}pt; '
                     f'font-weight:bold">{name}</span>')
-            if c >= 1 and c - 1 < len(norms):
+            if c >= 1 and c - 1 < len(norms) and not self.compact_labels:
                 html += (f'<br><span style="color:{muted}; font-size:{small}pt">'
                          f'{approx}{escape(colors.magnitude_text(float(norms[c - 1])))}</span>')
-            stats = self._unit_stats_text(c)
+            stats = "" if self.compact_labels else self._unit_stats_text(c)
             if stats:
                 html += f'<br><span style="color:{muted}; font-size:{small}pt">{escape(stats)}</span>'
             html += "</div>"

@@ -3,7 +3,9 @@
 
 The view trains its own Simulation from the current Config on a worker thread (the main window's
 training worker is never touched), records the trajectory, then evaluates the grid through
-``Simulation.losses_at`` with progress and cancellation.
+``Simulation.losses_at`` with progress and cancellation. The window's Landscape tab is its
+subclass :class:`gui.views.surface_live.LiveLandscapeView`, which slices the running network in the
+engine process instead; this view stands alone (headless recording, tests).
 """
 from __future__ import annotations
 

@@ -32,7 +32,11 @@ def test_no_two_presets_share_a_config():
 
 @pytest.mark.parametrize("name", preset_names())
 def test_every_claim_holds(name):
-    verdicts = check_preset(name)
+    from engine.comparisons import ComparisonSkipped
+    try:
+        verdicts = check_preset(name)
+    except ComparisonSkipped as exc:      # e.g. CPU vs GPU on a machine without a GPU
+        pytest.skip(str(exc))
     assert verdicts
     for v in verdicts:
         assert v.holds is True, v.line()

@@ -1,0 +1,110 @@
+"""The comparison view: one colour scale for every member, members labelled, charts fed, verdicts."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import Config
+from engine.comparisons import load_comparison, run_and_judge
+from engine.lockstep import Lockstep, Member
+from gui import colors
+from gui.views.compare import CompareView, shared_range
+
+BASE = Config(depth=3, width=8, dataset="spiral", n_samples=120, steps=40, backend="numpy")
+
+
+@pytest.fixture
+def view(qtbot):
+    v = CompareView()
+    qtbot.addWidget(v)
+    v.resize(1600, 900)
+    v.show()
+    return v
+
+
+def test_one_colour_scale_across_members(view):
+    """Members whose gradients differ by decades still share one scale: the union of their ranges."""
+    lock = Lockstep(BASE, [Member("sigmoid", {"activation": "sigmoid"}), Member("relu", {"activation": "relu"}),
+                           Member("tiny", {"init": "normal", "init_sigma": 0.01})])
+    view.set_members(lock.labels, title="test")
+    snaps = lock.step(20)
+    view.set_snapshots(snaps)
+    ranges = {p.graph.color_range() for p in view.panels}
+    assert len(ranges) == 1 and ranges == {view.color_range()}
+    lo, hi = view.color_range()
+    # each member alone would have chosen another scale; the shared one covers the largest of them
+    alone = [colors.decade_range([np.asarray(g).ravel() for g in s.edge_grads]) for s in snaps]
+    assert len(set(alone)) > 1
+    assert hi == max(a[1] for a in alone)
+    assert lo <= min(a[0] for a in alone) or np.log10(hi / lo) == view.max_decades
+    # the same value gets the same colour bin in every graph
+    for p in view.panels:
+        assert p.graph.color_range() == (lo, hi)
+    # the one colour bar shows that scale
+    levels = view.color_bar.levels()
+    assert levels == pytest.approx((np.log10(lo), np.log10(hi)))
+
+
+def test_shared_range_is_not_any_single_member(view):
+    lock = Lockstep(BASE, [Member("a", {"init": "normal", "init_sigma": 0.01}), Member("b", {"init": "he_normal"})])
+    snaps = lock.step(5)
+    lo, hi = shared_range(snaps, "gradient")
+    lo_b, hi_b = shared_range(snaps[1:], "gradient")
+    assert hi == hi_b and lo < lo_b      # member a's vanishing gradients widen the scale downwards
+
+
+def test_members_labelled_and_charts_fed(view, qtbot):
+    lock = Lockstep(BASE, [Member("ReLU", {"activation": "relu"}), Member("tanh", {"activation": "tanh"})])
+    view.set_members(lock.labels, ["activation=relu", "activation=tanh"], "ReLU vs tanh")
+    for _ in range(4):
+        view.set_snapshots(lock.step(10))
+    view.draw_now()
+    assert "ReLU" in view.panels[0].header.text() and "activation=relu" in view.panels[0].header.text()
+    assert "step 40" in view.panels[1].numbers.text()
+    xs, ys = view.charts.loss_curves[0].getData()
+    assert xs is not None and len(xs) > 0 and xs.max() <= 39
+    acc_x, acc_y = view.charts.acc_curves[1].getData()
+    assert list(acc_x) == [10, 20, 30, 40]
+    assert acc_y[-1] == pytest.approx(lock.snapshots()[1].accuracy)
+    nx, ny = view.charts.norm_curves[0].getData()
+    assert len(nx) == BASE.depth + 1
+    assert ny == pytest.approx(np.log10(lock.snapshots()[0].grad_norms))
+    with pytest.raises(ValueError):
+        view.set_snapshots(lock.snapshots()[:1])
+
+
+def test_verdicts_and_four_members(view, qtbot):
+    comp = load_comparison("cmp-dead-leaky")
+    lock, verdicts = run_and_judge(comp)
+    view.set_members(lock.labels, title=comp.title)
+    view.set_snapshots(lock.snapshots())
+    view.set_verdicts(verdicts)
+    assert view.verdicts.isVisible() and view.verdicts.text().count("✓") == len(verdicts)
+    four = Lockstep(BASE, [Member(str(i), {"lr": 0.05 * (i + 1)}) for i in range(4)])
+    view.set_members(four.labels)
+    view.set_snapshots(four.step(3))
+    positions = [view.grid.getItemPosition(view.grid.indexOf(p))[:2] for p in view.panels]
+    assert positions == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert not view.verdicts.isVisible()
+    view.set_mode("weight")
+    assert all(p.graph.mode() == "weight" for p in view.panels)
+
+
+def test_frames_of_the_engine_process(view):
+    """Frames as the engine process sends them (generation, configs, snapshots per member)."""
+    from collections import namedtuple
+    Frame = namedtuple("Frame", "generation configs snapshots")
+    configs = [BASE.replace(init="xavier_normal"), BASE.replace(init="he_normal")]
+    lock = Lockstep(BASE, [Member("a", {"init": "xavier_normal"}), Member("b", {"init": "he_normal"})])
+    view.set_frame(Frame(1, configs, lock.step(5)))
+    assert view.labels() == ["init=xavier_normal", "init=he_normal"]
+    view.set_frame(Frame(1, configs, lock.step(5)))
+    assert "step 10" in view.panels[0].numbers.text()
+    view.draw_now()
+    xs, _ = view.charts.acc_curves[0].getData()
+    assert list(xs) == [5, 10]
+    fresh = Lockstep(BASE, [Member("a", {"init": "xavier_normal"}), Member("b", {"init": "he_normal"})])
+    view.set_frame(Frame(2, configs, fresh.step(3)))            # a reset: the charts start over
+    view.draw_now()
+    xs, _ = view.charts.acc_curves[0].getData()
+    assert list(xs) == [3]

@@ -1,0 +1,36 @@
+"""A comparison preset in the window: its members train in lockstep in the engine process and the
+centre of the window shows them side by side; choosing an ordinary preset goes back to one network."""
+from __future__ import annotations
+
+import pytest
+
+from engine.presets import load_preset
+from tests.gui.test_app import make_window, play  # noqa: F401  (fixture)
+
+
+def test_a_comparison_preset_runs_its_members_side_by_side(qtbot, make_window):
+    preset = load_preset("cmp-sigmoid-relu")
+    window = make_window()
+    frames = []
+    window.sigFrameShown.connect(lambda s: frames.append(s))
+    with qtbot.waitSignal(window.runner.sigMembersBuilt, timeout=20_000,
+                          check_params_cb=lambda configs: len(configs) == len(preset.members)):
+        assert window.controls.choose_preset(preset.name)
+    members = [preset.member_config(m.label) for m in preset.members]
+    assert window.runner.configs == members
+    assert window.compare.isVisible() and not window.graph.isVisible()   # the centre shows the members
+    play(qtbot, window)
+    qtbot.waitUntil(lambda: len(window.compare.panels) == len(members)
+                    and all(p.graph._snapshot is not None for p in window.compare.panels)
+                    and window.compare._snapshots[0].step > 5, timeout=30_000)
+    steps = [s.step for s in window.compare._snapshots]
+    assert len(set(steps)) == 1                         # lockstep: every member at the same step
+    assert window.compare.labels() == [m.label for m in preset.members]
+    # the single-network views show member 0
+    assert window.config == preset.config and frames[-1].n_weight_layers == members[0].n_weight_layers
+
+    # an ordinary preset: back to one network
+    with qtbot.waitSignal(window.runner.sigMembersBuilt, timeout=20_000, check_params_cb=lambda c: len(c) == 1):
+        assert window.controls.choose_preset("relu-fix")
+    assert window.runner.configs == [load_preset("relu-fix").config]
+    assert window.graph.isVisible() and not window.compare.isVisible()
