@@ -31,7 +31,7 @@ GUI -> engine (``EngineProcess.send``):
                         ``Simulation.set_state(state)`` on each member (a new generation).
                         Both answer ``("error", text)`` where the engine has no such method yet.
 ``("stop_at", step)``   training from below ``step`` pauses exactly there (a preset's claim step);
-                        None: never. Play goes on past it.
+                        None: never. Play goes on past it. New ``configs`` clear it.
 ``("surface", job, spec)``  slice member ``spec["member"]`` (default 0) where it is now: ``spec`` holds
                         ``directions`` ("random" | "pca"), ``resolution``, ``span``, ``seed`` and
                         optionally ``resolution_1d`` (``engine.surface.SurfaceJob``). The grid is
@@ -270,6 +270,7 @@ class _Engine:
         handler(*args)
 
     def _on_configs(self, configs):
+        self.stop_at = None      # a claim's step belongs to the run it was set for (a later stop_at re-arms)
         self._build(list(configs))
 
     def _build(self, configs, states=None) -> bool:
@@ -467,11 +468,13 @@ class _Engine:
             return
         try:
             sim = self.factory(member.config)
-            snap = sim.step(k - 1) if k > 1 else sim.snapshot()
+            if k > 1:
+                sim.step(k - 1, snapshot=False)
+            snap = frame_snapshot(sim)
         except Exception:  # a courtesy: the diverged run is still shown
             return
         if not getattr(snap, "diverged", False):
-            self.send("last_finite", self.generation, index, compact_snapshot(snap))
+            self.send("last_finite", self.generation, index, snap)
 
     def _tick(self):
         """One round of training at the chosen speed."""

@@ -600,7 +600,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.sessions.closed_cleanly()
         if self.runner is not None:
             self.runner.shutdown()
-        for view in (*self._extra_views, self.graph):
+        for view in (*self._extra_views, self.graph, getattr(self, "compare", None)):
             if view is not None and hasattr(view, "shutdown"):
                 view.shutdown()  # surface computations run on threads of their own
         super().closeEvent(event)

@@ -74,8 +74,10 @@ class SimulationRunner(QObject):
         self.set_configs([config])
 
     def set_configs(self, configs):
-        """K members in lockstep (a comparison); one config is the ordinary run."""
+        """K members in lockstep (a comparison); one config is the ordinary run. Clears a stop
+        step (``set_stop_at`` after this re-arms it)."""
         self._requested = list(configs)
+        self._stop_at = None
         self.process.send("configs", list(configs))
 
     def play(self):
@@ -149,10 +151,10 @@ class SimulationRunner(QObject):
         self.process = EngineProcess(self._factory, generation=self.generation + 1).start()
         self.process.send("speed", self._steps_per_frame)
         self.process.send("boundary", self._want_boundary)
-        self.process.send("stop_at", self._stop_at)
         configs = self.configs or self._requested
         if configs:
             self.process.send("configs", list(configs))
+        self.process.send("stop_at", self._stop_at)
         if not self._poll.isActive():
             self._poll.start()
 

@@ -513,9 +513,11 @@ def _number(v: float, percent: bool = False) -> str:
 
 def loss_accuracy_text(s) -> str:
     """Train and test loss with the accuracies beside them (accuracy explains a climbing test loss)."""
-    text = f"loss: train {_number(s.loss)} · test {_number(s.test_loss)}"
+    from gui.frames import metrics_lag_text
+    lag = metrics_lag_text(s)   # display-rate frames evaluate the whole data on their own clock
+    text = f"loss: train {_number(s.loss)} · test {_number(s.test_loss)}{lag}"
     if math.isfinite(s.accuracy) or math.isfinite(s.test_accuracy):
-        text += f"<br>accuracy: train {_number(s.accuracy, True)} · test {_number(s.test_accuracy, True)}"
+        text += f"<br>accuracy: train {_number(s.accuracy, True)} · test {_number(s.test_accuracy, True)}{lag}"
     return text
 
 

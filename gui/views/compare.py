@@ -395,6 +395,7 @@ class CompareView(QtWidgets.QWidget):
         """Build one panel per member (2-4), labelled by what differs; forgets the previous run."""
         for panel in self.panels:
             self.grid.removeWidget(panel)
+            panel.graph.shutdown()        # its edge-render thread goes with it
             panel.deleteLater()
         details = details or [""] * len(labels)
         self.panels = [MemberPanel(k, label, detail) for k, (label, detail) in enumerate(zip(labels, details))]
@@ -423,6 +424,11 @@ class CompareView(QtWidgets.QWidget):
             self.set_members(labels or member_labels(configs), details, title)
             self._generation = frame.generation
         self.set_snapshots(frame.snapshots)
+
+    def shutdown(self) -> None:
+        """Stop the member graphs' helper threads (the window is closing)."""
+        for panel in self.panels:
+            panel.graph.shutdown()
 
     def labels(self) -> list[str]:
         return [p.label for p in self.panels]

@@ -129,3 +129,11 @@ def test_check_boxes_stand_out_from_the_panel(name):
     t = colors.theme(name)
     assert colors.contrast(CHECK_BASE[name], t["panel"]) >= 3.0
     assert colors.contrast(CHECK_BASE[name], "#FFFFFF" if name == "dark" else "#000000") >= 4.5
+
+
+def test_test_metrics_from_an_earlier_step_say_so():
+    s = dataclasses.replace(fake_snapshot((2, 4, 1)), step=1000, metrics_step=500, loss=0.3, test_loss=0.6,
+                            accuracy=0.95, test_accuracy=0.7)
+    assert "(from step 500)" in loss_accuracy_text(s)
+    fresh = dataclasses.replace(s, metrics_step=990)           # within 10% of the run: not worth a word
+    assert "from step" not in loss_accuracy_text(fresh)

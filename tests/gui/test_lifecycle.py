@@ -68,9 +68,11 @@ def test_rapid_changes_while_training_then_close_mid_run(qtbot, tmp_path):
     dialogs = [w for w in window.findChildren(QtWidgets.QMessageBox) if w.objectName() == "fileErrorDialog"]
     assert dialogs and "bad.toml" in dialogs[-1].text()  # a dialog, naming the file
     window.controls.set_config(SMALL)
-    window._on_config_chosen(SMALL)  # (a preset such as `exploding` diverges and pauses)
+    with qtbot.waitSignal(window.runner.sigBuilt, timeout=20_000, check_params_cb=lambda c: c == SMALL):
+        window._on_config_chosen(SMALL)  # (a preset such as `exploding` diverges and pauses)
+    qtbot.wait(200)                      # the engine's play state after the build has arrived
     if not window.runner.running:
-        window.transport.play_action.trigger()
+        window.runner.play()
     qtbot.waitUntil(lambda: window.runner.running, timeout=10_000)
     qtbot.waitUntil(lambda: bool(_threads("edge-render")), timeout=30_000)  # the graph renders on it
     window.close()  # mid-run
