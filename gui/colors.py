@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.Qt import QtGui
+from pyqtgraph.Qt import QtGui, QtWidgets
 
 # Okabe-Ito colours (safe for the common colour-vision deficiencies); markers also differ in shape.
 OKABE_ITO = {
@@ -230,12 +230,18 @@ def log_color_bar(cmap: pg.ColorMap, vmin: float, vmax: float, label: str = "",
     bar.axis.setStyle(tickFont=font, tickTextOffset=6)
     bar.axis.setWidth(int(font_pt * 4.2))
     bar.getAxis("left").label.setFont(font)
+    for key in ("left", "right", "top", "bottom"):   # painted again only when they change
+        bar.getAxis(key).setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
     set_log_color_bar_range(bar, vmin, vmax)
     return bar
 
 
 def set_log_color_bar_range(bar: pg.ColorBarItem, vmin: float, vmax: float) -> None:
-    """Move a :func:`log_color_bar` to a new range, with ticks at each decade."""
+    """Move a :func:`log_color_bar` to a new range, with ticks at each decade (an unchanged range is
+    left alone: new ticks would lay the axis out again)."""
+    if getattr(bar, "_gfl_log_range", None) == (vmin, vmax):
+        return
+    bar._gfl_log_range = (vmin, vmax)
     bar.setLevels((math.log10(vmin), math.log10(vmax)))
     bar.axis.setTicks([decade_ticks(vmin, vmax)])
 

@@ -2,12 +2,16 @@
 
 Every chart takes ``set_snapshot(snapshot)`` (and ``clear()`` on a new run). History charts append
 every step from ``snapshot.history_*`` even while hidden; all charts redraw only while visible.
+Drawing stays cheap per frame: axes are cached pixmaps re-laid out only when their range moves a
+notch (``nice_bounds``), unchanged ranges and pens are not set again, and a long per-step line is
+drawn as its per-bucket min/max ``envelope``.
 Log axes are drawn the pyqtgraph way without warnings: data go in as log10 values (non-positive
 values become NaN and break the line) and the axis labels the ticks as powers of ten.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import math
 import time
@@ -23,6 +27,7 @@ FONT_PT = 14          # projector-legible labels and ticks
 LINE_W = 3
 MAX_POINTS = 200_000  # history points kept per line; beyond that every other point is dropped
 HIST_SAMPLE = 20_000  # values per layer a histogram looks at
+ENVELOPE_BUCKETS = 2048   # per-step lines longer than twice this are drawn as min/max per bucket
 CLASS_SYMBOLS = ("o", "s", "t", "d", "+", "x", "star", "h", "p", "t1")
 CLASS_COLORS = (OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["green"], OKABE_ITO["vermillion"],
                 OKABE_ITO["sky_blue"], OKABE_ITO["purple"], OKABE_ITO["yellow"], "#999999", "#7F3C8D", "#11A579")
@@ -54,6 +59,28 @@ def bucket_means(steps: np.ndarray, values: np.ndarray, points: int = 200):
     return steps[:m].reshape(m // b, b).mean(axis=1), means
 
 
+def envelope(steps: np.ndarray, values: np.ndarray, buckets: int = ENVELOPE_BUCKETS):
+    """The per-step line a chart draws, at most ~2 points per bucket: each bucket of steps (a power
+    of two long, aligned at the start, so the buckets stay put as the history grows) becomes its
+    smallest and its largest value (NaN ignored; an all-NaN bucket stays a gap), the newest partial
+    bucket stays as it is. Up to ``2 * buckets`` steps nothing is merged. What a plot a few thousand
+    pixels wide can show of every step, without handing pyqtgraph 200,000 points per line a frame.
+    """
+    n = len(steps)
+    if n <= 2 * buckets:
+        return steps, values
+    b = 1 << math.ceil(math.log2(n / buckets))
+    m = (n // b) * b
+    v = values[:m].reshape(m // b, b, -1)
+    lo, hi = np.fmin.reduce(v, axis=1), np.fmax.reduce(v, axis=1)
+    k = m // b
+    xs = np.empty(2 * k)
+    xs[0::2], xs[1::2] = steps[:m:b], steps[b - 1:m:b]
+    vs = np.empty((2 * k, values.shape[1]))
+    vs[0::2], vs[1::2] = lo, hi
+    return np.concatenate([xs, steps[m:]]), np.concatenate([vs, values[m:]])
+
+
 def faint(color, alpha: int = 70) -> QtGui.QColor:
     c = QtGui.QColor(color)
     c.setAlpha(alpha)
@@ -82,10 +109,16 @@ def depth_colors(n: int, theme_name: str) -> list[QtGui.QColor]:
 
     The map's end that would vanish into the background is left out.
     """
+    return [QtGui.QColor(c) for c in _depth_colors(n, theme_name)]
+
+
+@functools.lru_cache(maxsize=64)
+def _depth_colors(n: int, theme_name: str) -> tuple[QtGui.QColor, ...]:
+    # finding the legible range walks the map in contrast steps (~20 ms): once per (n, theme)
     lo, hi = legible_range("viridis", theme(theme_name)["background"], 3.0)
     cmap = colormap("viridis")
     positions = np.linspace(lo, hi, n) if n > 1 else np.array([0.5 * (lo + hi)])
-    return [cmap.map(float(p), mode="qcolor") for p in positions]
+    return tuple(cmap.map(float(p), mode="qcolor") for p in positions)
 
 
 def log_ticks(lo: float, hi: float, size: float, axis=None) -> list:
@@ -155,6 +188,11 @@ class ChartBase(QtWidgets.QWidget):
             axis.enableAutoSIPrefix(False)  # a log axis would read "loss (x0.001)" and 5·10²
             axis.setStyle(tickFont=_font(), tickTextOffset=6)
             axis.label.setFont(_font())
+            # Cached as a pixmap: an axis (with its grid, which spans the plot) is re-painted only
+            # when its range or style changes, not whenever a curve over it moves. Playing an
+            # axis's recorded tick text costs ~5 ms a paint; blitting the pixmap, a fraction.
+            axis.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        item.titleLabel.item.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         item.getAxis("left").setWidth(left_axis_width(_font()))
         item.setLabel("bottom", xlabel)
         item.setLabel("left", ylabel)
@@ -228,9 +266,30 @@ class ChartBase(QtWidgets.QWidget):
         return theme(self._theme)
 
 
-def set_view_range(plot: pg.PlotWidget, x: np.ndarray, y: np.ndarray, y_floor: float | None = None) -> None:
+def nice_bounds(lo: float, hi: float, share: float = 0.2) -> tuple[float, float]:
+    """``lo`` rounded down and ``hi`` rounded up to multiples of ``share`` times the span's power of
+    ten (0..16,014 -> 0..18,000): a growing history moves its axis a notch at a time, and the axes
+    (tick text, grid) are laid out again only then, not at every frame."""
+    span = hi - lo
+    if not (math.isfinite(lo) and math.isfinite(hi)) or span <= 0:
+        return lo, hi
+    q = share * 10.0 ** math.floor(math.log10(span))
+    return math.floor(lo / q + 1e-9) * q, math.ceil(hi / q - 1e-9) * q
+
+
+def _holds(old: tuple[float, float], new: tuple[float, float], fill: float) -> bool:
+    """The data range ``new`` lies inside ``old`` and covers at least ``fill`` of it."""
+    return old[0] <= new[0] and new[1] <= old[1] and (new[1] - new[0]) >= fill * (old[1] - old[0])
+
+
+def set_view_range(plot: pg.PlotWidget, x: np.ndarray, y: np.ndarray, y_floor: float | None = None,
+                   quantize: bool = False, hold: float | None = None) -> None:
     """Set the range from the data here, not by auto-range during paint (which dirties the plot
-    again and costs a second, unguarded paint)."""
+    again and costs a second, unguarded paint). ``quantize``: to :func:`nice_bounds`, so the range
+    (and with it the axes) changes only when the data outgrow it. ``hold``: keep the last range
+    while the data stay inside it and fill at least this share of it on each axis (for data that
+    wander, like histograms). An unchanged range is not set again (setting one costs every item on
+    the plot a view-changed pass)."""
     fx, fy = x[np.isfinite(x)], y[np.isfinite(y)]
     if not fx.size or not fy.size:
         return
@@ -241,11 +300,24 @@ def set_view_range(plot: pg.PlotWidget, x: np.ndarray, y: np.ndarray, y_floor: f
     x0, x1 = float(fx.min()), float(fx.max())
     if x1 <= x0:
         x1 = x0 + 1
+    last = getattr(plot, "_gfl_range", None)   # (what was asked, the range it gave)
+    if (hold is not None and last is not None and _holds(last[0][:2], (x0, x1), hold)
+            and _holds(last[0][2:], (lo, hi), hold)):
+        (x0, x1, lo, hi) = last[0]
+    elif quantize:
+        (x0, x1), (lo, hi) = nice_bounds(x0, x1), nice_bounds(lo, hi)
+    wanted = (x0, x1, lo, hi)
+    if last is not None and last[0] == wanted and last[1] == plot.viewRange():
+        return                                  # nothing new, and nobody zoomed or panned since
     plot.setRange(xRange=(x0, x1), yRange=(lo, hi), padding=0.03)
+    plot._gfl_range = (wanted, plot.viewRange())
 
 
 class _History:
-    """Growable (steps, values[k, m]) buffers; halves its resolution beyond MAX_POINTS."""
+    """Growable (steps, values[k, m]) buffers; halves its resolution beyond MAX_POINTS.
+
+    The charts keep log10 values (what they draw), each step converted once as it arrives.
+    """
 
     def __init__(self, columns: int):
         self.columns = columns
@@ -325,7 +397,7 @@ class GradientHistoryChart(ChartBase):
         steps, norms = _history_columns(snapshot, "history_grad_norms", snapshot.grad_norms)
         new = steps > self._history.last_step
         if np.any(new):
-            self._history.append(steps[new], np.asarray(norms)[new])
+            self._history.append(steps[new], log10_or_nan(np.asarray(norms)[new]))
 
     def _make_curves(self, L: int):
         for i in range(L):
@@ -354,12 +426,13 @@ class GradientHistoryChart(ChartBase):
         if h is None:
             return
         steps = h.steps[: h.n]
-        logs = log10_or_nan(h.values[: h.n])
+        logs = h.values[: h.n]                  # log10 already
         mean_steps, means = bucket_means(steps, logs)
+        env_steps, env = envelope(steps, logs)
         for i, (curve, raw) in enumerate(zip(self._curves, self._raw)):
-            raw.setData(steps, logs[:, i])
+            raw.setData(env_steps, env[:, i])
             curve.setData(mean_steps, means[:, i])
-        set_view_range(self.plot, steps, logs)
+        set_view_range(self.plot, env_steps, env, quantize=True)   # same extremes, ~2% of the points
 
 
 class GradientFlowBars(ChartBase):
@@ -417,11 +490,18 @@ class GradientFlowBars(ChartBase):
         x = np.arange(1, len(g) + 1, dtype=float)
         self.grad_bars.setOpts(x=x - 0.2, y0=base, height=np.nan_to_num(g - base, nan=0.0))
         self.signal_bars.setOpts(x=x + 0.2, y0=base, height=np.nan_to_num(a - base, nan=0.0))
-        axis = self.plot.getPlotItem().getAxis("bottom")
-        axis.setTicks([[(i + 1, str(i + 1)) for i in range(len(g))]] if len(g) <= 20 else None)
-        self.plot.setXRange(0.4, len(g) + 0.6, padding=0)
-        if finite.size:
-            self.plot.setYRange(base, math.ceil(finite.max()) + 0.2, padding=0)
+        if getattr(self, "_tick_count", None) != len(g):   # new ticks re-lay out the axis: only when they change
+            self._tick_count = len(g)
+            axis = self.plot.getPlotItem().getAxis("bottom")
+            axis.setTicks([[(i + 1, str(i + 1)) for i in range(len(g))]] if len(g) <= 20 else None)
+        y_range = (base, math.ceil(finite.max()) + 0.2) if finite.size else None
+        wanted = ((0.4, len(g) + 0.6), y_range)
+        last = getattr(self, "_range_set", None)
+        if last is None or last[0] != wanted or last[1] != self.plot.viewRange():
+            self.plot.setXRange(0.4, len(g) + 0.6, padding=0)
+            if y_range is not None:
+                self.plot.setYRange(*y_range, padding=0)
+            self._range_set = (wanted, self.plot.viewRange())
         self.ratio_label.setText(headline(s))
 
 
@@ -557,16 +637,19 @@ class HistogramPanel(ChartBase):
         top = 0.0
         for curve, (i, v) in zip(items, data.items()):
             counts, _ = np.histogram(v, bins=edges)
-            fill = QtGui.QColor(colors[i])
-            fill.setAlpha(90)
-            curve.setPen(pg.mkPen(colors[i], width=LINE_W))
-            curve.setFillLevel(0 if single else None)
-            curve.setBrush(fill if single else None)
+            style = (colors[i].rgba(), single)
+            if getattr(curve, "_gfl_style", None) != style:   # a new pen or brush repaints: only on change
+                curve._gfl_style = style
+                fill = QtGui.QColor(colors[i])
+                fill.setAlpha(90)
+                curve.setPen(pg.mkPen(colors[i], width=LINE_W))
+                curve.setFillLevel(0 if single else None)
+                curve.setBrush(fill if single else None)
             share = 100.0 * counts / v.size
             top = max(top, float(share.max()))
             curve.setData(edges, share)
             curve.show()
-        set_view_range(plot, edges, np.array([top]), y_floor=0.0)
+        set_view_range(plot, edges, np.array([top]), y_floor=0.0, quantize=True, hold=0.75)
 
 
 class LossChart(ChartBase):
@@ -619,22 +702,23 @@ class LossChart(ChartBase):
         steps, losses = _history_columns(snapshot, "history_loss", [snapshot.loss])
         new = steps > self._train.last_step
         if np.any(new):
-            self._train.append(steps[new], np.asarray(losses, dtype=np.float64).reshape(-1)[new])
+            self._train.append(steps[new], log10_or_nan(np.asarray(losses, dtype=np.float64).reshape(-1)[new]))
         at = snapshot.metrics_step if getattr(snapshot, "metrics_step", -1) >= 0 else snapshot.step  # test loss's own step
         if math.isfinite(snapshot.test_loss) and at > self._test.last_step:
-            self._test.append([at], [snapshot.test_loss])
+            self._test.append([at], log10_or_nan([snapshot.test_loss]))
 
     def redraw(self):
         super().redraw()
-        t = self._train
-        steps, logs = t.steps[: t.n], log10_or_nan(t.values[: t.n])
-        self.train_raw.setData(steps, logs[:, 0])
+        t = self._train                          # log10 values already
+        steps, logs = t.steps[: t.n], t.values[: t.n]
+        env_steps, env = envelope(steps, logs)
+        self.train_raw.setData(env_steps, env[:, 0])
         mean_steps, means = bucket_means(steps, logs)
         self.train_curve.setData(mean_steps, means[:, 0])
-        test_logs = log10_or_nan(self._test.values[: self._test.n, 0])
-        set_view_range(self.plot, steps, np.concatenate([logs[:, 0], test_logs]))
         s = self._test
-        self.test_curve.setData(s.steps[: s.n], log10_or_nan(s.values[: s.n, 0]))
+        test_logs = s.values[: s.n, 0]
+        set_view_range(self.plot, env_steps, np.concatenate([env[:, 0], test_logs]), quantize=True)
+        self.test_curve.setData(s.steps[: s.n], test_logs)
         if self._last is not None:
             self.numbers.setText(loss_accuracy_text(self._last))
 

@@ -155,3 +155,99 @@ def test_log_axis_ticks_never_stack():
     assert len(values) <= 5 and len(set(values)) == len(values)
     gaps = np.diff(sorted(values))
     assert (gaps > 0.15).all()                               # no two labels on top of each other
+
+
+def test_nice_bounds_move_in_notches_and_contain_the_data():
+    from gui.views.charts import nice_bounds
+    assert nice_bounds(0.0, 16_014.0) == (0.0, 18_000.0)
+    lo, hi = nice_bounds(-3.7, -0.2)
+    assert lo <= -3.7 and hi >= -0.2 and hi - lo <= 1.3 * 3.5
+    # a growing history keeps its range for many frames, and the range always holds the data
+    ranges = {nice_bounds(0.0, float(n)) for n in range(10_001, 12_000, 7)}
+    assert len(ranges) <= 2 and all(r[1] >= 10_001 for r in ranges)
+    assert nice_bounds(1.0, 1.0) == (1.0, 1.0) and nice_bounds(0.0, math.inf) == (0.0, math.inf)
+
+
+def test_history_range_follows_the_data_and_a_zoom_snaps_back(qtbot, gradients, make_snapshot):
+    snap = make_snapshot((2, 8, 8, 1))
+    gradients.set_snapshot(with_history(snap, 0, 40))
+    drawn(qtbot, gradients.history)
+    plot = gradients.history.plot
+    (x0, x1), _ = plot.viewRange()
+    assert x0 <= 0 and x1 >= 39
+    gradients.set_snapshot(with_history(snap, 40, 2000))      # far beyond the notch: the range grows
+    drawn(qtbot, gradients.history)
+    assert plot.viewRange()[0][1] >= 2039
+    plot.setXRange(10, 20, padding=0)                          # a zoom by hand...
+    gradients.set_snapshot(with_history(snap, 2040, 5))        # ...is undone by the next frame, as before
+    drawn(qtbot, gradients.history)
+    assert plot.viewRange()[0][1] >= 2044
+    # every step is still in the drawn line, as log10 of the real value
+    xs, ys = gradients.history._raw[0].getData()
+    assert len(xs) == 2045 and np.allclose(ys, np.log10(snap.grad_norms[0]))
+
+
+def test_histogram_range_is_held_while_the_data_fit_and_follows_when_they_do_not(qtbot, gradients, make_snapshot):
+    snap = make_snapshot((2, 16, 16, 1))
+    hist = gradients.histograms
+    gradients.set_snapshot(snap)
+    drawn(qtbot, hist)
+    first = hist.act_plot.viewRange()
+    shifted = dataclasses.replace(snap, activation_samples=[np.asarray(a) * 0.98 + 0.01 * np.ptp(a)
+                                                            for a in snap.activation_samples])
+    gradients.set_snapshot(shifted)
+    drawn(qtbot, hist)
+    assert hist.act_plot.viewRange() == first                 # small wander: same axes
+    wide = dataclasses.replace(snap, activation_samples=[np.asarray(a) * 10 + 5 for a in snap.activation_samples])
+    gradients.set_snapshot(wide)
+    drawn(qtbot, hist)
+    (x0, x1), _ = hist.act_plot.viewRange()
+    allv = np.concatenate([np.asarray(a).ravel() for a in wide.activation_samples])
+    assert x0 <= allv.min() and x1 >= allv.max()
+
+
+def test_depth_colors_are_cached_but_callers_get_their_own():
+    a, b = depth_colors(4, "dark"), depth_colors(4, "dark")
+    assert a == b and a[0] is not b[0]
+    a[0].setAlpha(10)
+    assert depth_colors(4, "dark")[0].alpha() == 255
+
+
+def test_envelope_keeps_every_steps_extremes_and_gaps():
+    from gui.views.charts import envelope
+    rng = np.random.default_rng(1)
+    n = 10_003
+    steps = np.arange(n, dtype=float)
+    values = rng.normal(size=(n, 3))
+    values[100:140, 1] = np.nan            # a bucket-sized NaN run (b = 8 here) stays a gap
+    values[5000, 2] = 40.0                 # a one-step spike survives
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        xs, vs = envelope(steps, values, buckets=1024)
+    assert len(xs) < 2_100 + 8 and vs.shape[1] == 3
+    assert np.nanmax(vs[:, 2]) == 40.0 and np.nanmin(vs[:, 0]) == values[:, 0].min()
+    b = 16                                  # 2 ** ceil(log2(10_003 / 1024))
+    for k in (0, 7, 312, 624):              # every step lies inside its bucket's min..max
+        chunk = values[k * b:(k + 1) * b]
+        assert np.array_equal(vs[2 * k], np.fmin.reduce(chunk), equal_nan=True)
+        assert np.array_equal(vs[2 * k + 1], np.fmax.reduce(chunk), equal_nan=True)
+        assert xs[2 * k] == k * b and xs[2 * k + 1] == (k + 1) * b - 1
+    assert np.isnan(vs[2 * 7:2 * 8, 1]).all()            # steps 112..127: all NaN in column 1, a gap
+    assert np.isfinite(vs[2 * 8:2 * 9, 1]).all()         # 128..143 has finite steps (140..143): drawn
+    assert np.array_equal(xs[-(n % b):], steps[-(n % b):])   # the newest steps as they are
+    small_x, small_v = envelope(steps[:2000], values[:2000], buckets=1024)
+    assert small_x is not None and len(small_x) == 2000 and np.array_equal(small_v, values[:2000], equal_nan=True)
+
+
+def test_a_long_history_is_drawn_with_its_real_extremes(qtbot, gradients, make_snapshot):
+    snap = make_snapshot((2, 8, 1))
+    n = 20_000
+    norms = np.tile(snap.grad_norms, (n, 1))
+    norms[12_345, 0] = 1e3                                       # one step's spike
+    gradients.set_snapshot(dataclasses.replace(snap, step=n, history_steps=np.arange(n),
+                                               history_loss=np.full(n, 0.5), history_grad_norms=norms))
+    drawn(qtbot, gradients.history)
+    assert gradients.history._history.n == n                     # every step kept
+    xs, ys = gradients.history._raw[0].getData()
+    assert len(xs) < 5_000 and np.nanmax(ys) == 3.0 and xs[0] == 0 and xs[-1] == n - 1
+    assert gradients.history.plot.viewRange()[1][1] >= 3.0       # the spike is inside the plot
