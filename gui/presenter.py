@@ -178,8 +178,9 @@ class Presenter(QtCore.QObject):
         """The step the shown claims are stated for (the largest), None when there is none."""
         steps = []
         config = self.current_config()
+        comparison = self.preset is not None and bool(self.preset.members)   # members run in lockstep
         for c in self.claims():
-            if c.needs == "snapshot" and c.member is None and not c.changes:
+            if c.needs == "snapshot" and not c.changes and (c.member is None or comparison):
                 steps.append(c.at_step if c.at_step is not None else config.steps)
         return max(steps) if steps else None
 
@@ -252,7 +253,18 @@ class Presenter(QtCore.QObject):
         def work():
             from engine.claims import judge, measure_sources
             out = {}
+            if preset.members and not preset.stages:
+                # members are measured on one lockstep run, as `check` does (steps_to_loss and
+                # steps_per_second need that run, not a member's snapshot alone)
+                from engine.comparisons import load_comparison, run_and_judge
+                try:
+                    verdicts = run_and_judge(load_comparison(preset.name), backend)[1]
+                    out = {i: ({}, v) for i, v in enumerate(verdicts)}
+                except Exception as exc:
+                    out = {i: ({}, exc) for i in range(len(claims))}
             for i, claim in enumerate(claims):
+                if i in out:
+                    continue
                 try:
                     sources = measure_sources(preset, claim, backend)
                     out[i] = (sources, judge(claim, sources))
