@@ -89,7 +89,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gui.frames import DataInfo, Frame, frame_snapshot, merge_frames
+from gui.frames import DataInfo, Frame, compact_snapshot, frame_snapshot, merge_frames
 
 FRAME_S = 1 / 60          # paced speeds train `steps_per_frame` steps once per display frame
 MIN_FRAME_S = 1 / 60      # at most this many frames per second leave the engine
