@@ -298,7 +298,8 @@ class Presenter(QtCore.QObject):
             if claim.at_step is None and claim.needs == "snapshot":
                 claim = dataclasses.replace(claim, at_step=config.steps)
             sources, final = self._refs.get(i, ({}, None))
-            if isinstance(final, Exception):
+            failed = final if isinstance(final, Exception) else None
+            if failed is not None:
                 final = None
             live = (claim.needs == "snapshot" and claim.member is None and not claim.changes
                     and self._snapshot is not None)
@@ -316,7 +317,10 @@ class Presenter(QtCore.QObject):
             elif final is not None:
                 rows.append((final, final, False))
             else:
-                rows.append((judge(claim, {}), None, False))
+                pending = judge(claim, {})
+                if failed is not None:   # e.g. "cmp-cpu-gpu needs a GPU: ...", not "no run measured"
+                    pending = dataclasses.replace(pending, detail=str(failed) or type(failed).__name__)
+                rows.append((pending, None, False))
         return rows
 
     def _render(self) -> None:

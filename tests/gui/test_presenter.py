@@ -153,3 +153,14 @@ def test_a_comparison_claim_is_judged_on_the_lockstep_run_and_play_stops_at_its_
     assert "not finite" not in p.bar.value_label.text()
     assert "✓" in p.bar.claim_label.text() and "✗" not in p.bar.claim_label.text()
     assert "✗" not in p.bar.others_label.text() and p.bar.others_label.text().count("✓") == 2
+
+
+def test_a_comparison_that_cannot_run_here_says_why(qtbot, window, monkeypatch):
+    import engine.comparisons as comparisons
+    monkeypatch.setattr(comparisons, "require", lambda comp: (_ for _ in ()).throw(
+        comparisons.ComparisonSkipped(f"{comp.name} needs a GPU: no CUDA device")))
+    p = window.presenter
+    window.controls.choose_preset("cmp-cpu-gpu")
+    qtbot.waitUntil(lambda: bool(p._refs), timeout=60_000)
+    text = p.bar.value_label.text()
+    assert "needs a GPU: no CUDA device" in text and "no run measured" not in text
