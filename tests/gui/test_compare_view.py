@@ -108,3 +108,25 @@ def test_frames_of_the_engine_process(view):
     view.draw_now()
     xs, _ = view.charts.acc_curves[0].getData()
     assert list(xs) == [3]
+
+
+def test_a_deep_member_graph_keeps_its_height_for_the_nodes(qtbot):
+    """30 layers in a small-multiple panel: the staggered name rows were sized for name + norm +
+    stats lines the compact labels never show, and squeezed the network to a 1-px line."""
+    from PySide6 import QtWidgets
+    from gui.views.compare import MemberPanel
+    from tests.gui.fakes import fake_snapshot
+    panel = MemberPanel(0, "Xavier")
+    qtbot.addWidget(panel)
+    panel.resize(560, 330)                 # a member's panel in presenter mode at 1920x1080
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.set_snapshot(fake_snapshot((2,) + (16,) * 30 + (1,)))
+    QtWidgets.QApplication.processEvents()
+    graph = panel.graph
+    graph._fit()
+    lo, hi = graph._geometry.y_extent
+    _, px = graph.vb.viewPixelSize()
+    nodes_px = (hi - lo) / px
+    assert nodes_px > 0.25 * graph.vb.boundingRect().height(), nodes_px   # was ~1 px
+    assert "σ" not in graph.column_labels[3].toPlainText()   # names only
