@@ -130,3 +130,16 @@ def test_a_deep_member_graph_keeps_its_height_for_the_nodes(qtbot):
     nodes_px = (hi - lo) / px
     assert nodes_px > 0.25 * graph.vb.boundingRect().height(), nodes_px   # was ~1 px
     assert "σ" not in graph.column_labels[3].toPlainText()   # names only
+
+
+def test_a_long_member_description_does_not_widen_the_window(qtbot):
+    """cnn-vanishing's three headers ("activation=relu, init=he_normal, residual=True") set a
+    minimum width wider than a 1920-px screen: the docks and half the claim line were pushed off."""
+    from gui.views.compare import MemberPanel
+    panel = MemberPanel(2, "relu-he-skips", "activation=relu, init=he_normal, residual=True, "
+                        "conv_channels=8, conv_depth=8")
+    qtbot.addWidget(panel)
+    panel.show()
+    assert panel.minimumSizeHint().width() < 300
+    panel.resize(320, 300)
+    assert panel.header.height() > panel.header.fontMetrics().height()   # wrapped, not cut
