@@ -432,6 +432,8 @@ def install_presenter(window) -> Presenter:
 
     presenter = Presenter(window)
     window.presenter = presenter
+    # quitting in presenter mode must not save its hidden controls dock as the next start's layout
+    window.sigClosing.connect(lambda: presenter.set_presenter(False))
     t = window.transport
     handlers = {
         "run_to_claim": presenter.run_to_claim,

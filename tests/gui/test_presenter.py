@@ -164,3 +164,20 @@ def test_a_comparison_that_cannot_run_here_says_why(qtbot, window, monkeypatch):
     qtbot.waitUntil(lambda: bool(p._refs), timeout=60_000)
     text = p.bar.value_label.text()
     assert "needs a GPU: no CUDA device" in text and "no run measured" not in text
+
+
+def test_quitting_in_presenter_mode_saves_the_normal_layout(qtbot, window):
+    """Closed in presenter mode (F5, then the lecture ends), the next start had no controls dock."""
+    window.presenter.set_presenter(True)
+    assert not window.controls_dock.isVisible()
+    settings = window.settings
+    window.close()
+    fresh = MainWindow(settings=settings, factory=fake_factory(), theme_name="dark")
+    qtbot.addWidget(fresh)
+    fresh.show()
+    fresh.finish_setup(preset="dead-relu")
+    qtbot.waitExposed(fresh)
+    try:
+        assert fresh.controls_dock.isVisible()
+    finally:
+        fresh.actions_hub.detach()
