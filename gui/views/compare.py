@@ -368,6 +368,9 @@ class CompareView(QtWidgets.QWidget):
         self.verdicts.hide()
         self.scale_note = QtWidgets.QLabel()
         self.scale_note.setFont(font(NUMBERS_PX, pixels=True))
+        self.scale_note.setWordWrap(True)     # one long line set the comparison's minimum width
+        self.scale_note.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        self.scale_note.setMinimumWidth(10)
 
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         split.setChildrenCollapsible(False)

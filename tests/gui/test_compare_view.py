@@ -143,3 +143,14 @@ def test_a_long_member_description_does_not_widen_the_window(qtbot):
     assert panel.minimumSizeHint().width() < 300
     panel.resize(320, 300)
     assert panel.header.height() > panel.header.fontMetrics().height()   # wrapped, not cut
+
+
+def test_the_comparison_fits_beside_the_controls_and_the_docks(view):
+    """With the controls dock and the view docks shown, a comparison must leave them room on a
+    1920-px screen: its one-line colour-scale note alone asked for ~1050 px."""
+    comp = load_comparison("cmp-dead-leaky")
+    lock = Lockstep(comp.base, comp.members)
+    view.set_members(lock.labels, details=["activation=relu, leaky_slope=0.01",
+                                           "activation=leaky_relu, leaky_slope=0.2"], title=comp.title)
+    view.set_snapshots(lock.step(2))
+    assert view.minimumSizeHint().width() <= 950, view.minimumSizeHint()
