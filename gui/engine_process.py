@@ -456,7 +456,8 @@ class _Engine:
         if all(m.diverged for m in self.members):
             self._frame(force_boundary=True)    # the diverged state reaches the GUI at once
             self._set_running(False)
-        elif stop is not None and min(int(getattr(m.sim, "step_count", 0)) for m in self.members) >= stop:
+        elif stop is not None and min(int(getattr(m.sim, "step_count", 0))   # a diverged member stays put
+                                      for m in self.members if not m.diverged) >= stop:
             self._frame(force_boundary=True)    # the claim's step, on screen as it is
             self._set_running(False)
 
