@@ -213,6 +213,7 @@ class KeyMapOverlay(QtWidgets.QFrame):
                            " border-radius: 10px; } QLabel { color: #FFFFFF; background: transparent; }")
         grid = QtWidgets.QGridLayout(self)
         grid.setContentsMargins(28, 20, 28, 20)
+        grid.setHorizontalSpacing(28)      # "Ctrl++ or Ctrl+=" ran into its description
         title = QtWidgets.QLabel("Keys (they work whatever has focus; Esc closes this)")
         f = title.font()
         f.setPixelSize(30)
@@ -233,9 +234,15 @@ class KeyMapOverlay(QtWidgets.QFrame):
         self.hide()
 
     def show_over(self, window: QtWidgets.QWidget) -> None:
-        self.adjustSize()
-        size = self.sizeHint()
-        self.setGeometry(max(0, (window.width() - size.width()) // 2), max(0, (window.height() - size.height()) // 2),
-                         min(size.width(), window.width()), min(size.height(), window.height()))
+        self._fit(window)
         self.raise_()
         self.show()
+        # the app's text scale (zoom, presenter floor) restyles the labels once shown: fit again
+        QtCore.QTimer.singleShot(0, self, lambda: self.isVisible() and self._fit(window))  # dropped with self
+
+    def _fit(self, window: QtWidgets.QWidget) -> None:
+        self.layout().invalidate()
+        self.layout().activate()
+        size = self.layout().totalMinimumSize().expandedTo(self.sizeHint())
+        self.setGeometry(max(0, (window.width() - size.width()) // 2), max(0, (window.height() - size.height()) // 2),
+                         min(size.width(), window.width()), min(size.height(), window.height()))

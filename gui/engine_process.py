@@ -89,7 +89,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gui.frames import DataInfo, Frame, frame_snapshot, merge_frames
+from gui.frames import DataInfo, Frame, compact_snapshot, frame_snapshot, merge_frames
 
 FRAME_S = 1 / 60          # paced speeds train `steps_per_frame` steps once per display frame
 MIN_FRAME_S = 1 / 60      # at most this many frames per second leave the engine
@@ -457,7 +457,8 @@ class _Engine:
         if all(m.diverged for m in self.members):
             self._frame(force_boundary=True)    # the diverged state reaches the GUI at once
             self._set_running(False)
-        elif stop is not None and min(int(getattr(m.sim, "step_count", 0)) for m in self.members) >= stop:
+        elif stop is not None and min(int(getattr(m.sim, "step_count", 0))   # a diverged member stays put
+                                      for m in self.members if not m.diverged) >= stop:
             self._frame(force_boundary=True)    # the claim's step, on screen as it is
             self._set_running(False)
 

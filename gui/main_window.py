@@ -401,6 +401,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runner.reset()
 
     def _on_config_rejected(self, config):
+        if self._comparison is not None:   # the members could not be built (cmp-cpu-gpu without a GPU):
+            self._comparison = None        # the previous run goes on, in the single-network views
+            self._show_comparison(False)
         self.config = config
         self.controls.set_config(config)
         self.activation.set_config(config)

@@ -178,8 +178,9 @@ class Presenter(QtCore.QObject):
         """The step the shown claims are stated for (the largest), None when there is none."""
         steps = []
         config = self.current_config()
+        comparison = self.preset is not None and bool(self.preset.members)   # members run in lockstep
         for c in self.claims():
-            if c.needs == "snapshot" and c.member is None and not c.changes:
+            if c.needs == "snapshot" and not c.changes and (c.member is None or comparison):
                 steps.append(c.at_step if c.at_step is not None else config.steps)
         return max(steps) if steps else None
 
@@ -252,7 +253,18 @@ class Presenter(QtCore.QObject):
         def work():
             from engine.claims import judge, measure_sources
             out = {}
+            if preset.members and not preset.stages:
+                # members are measured on one lockstep run, as `check` does (steps_to_loss and
+                # steps_per_second need that run, not a member's snapshot alone)
+                from engine.comparisons import load_comparison, run_and_judge
+                try:
+                    verdicts = run_and_judge(load_comparison(preset.name), backend)[1]
+                    out = {i: ({}, v) for i, v in enumerate(verdicts)}
+                except Exception as exc:
+                    out = {i: ({}, exc) for i in range(len(claims))}
             for i, claim in enumerate(claims):
+                if i in out:
+                    continue
                 try:
                     sources = measure_sources(preset, claim, backend)
                     out[i] = (sources, judge(claim, sources))
@@ -286,7 +298,8 @@ class Presenter(QtCore.QObject):
             if claim.at_step is None and claim.needs == "snapshot":
                 claim = dataclasses.replace(claim, at_step=config.steps)
             sources, final = self._refs.get(i, ({}, None))
-            if isinstance(final, Exception):
+            failed = final if isinstance(final, Exception) else None
+            if failed is not None:
                 final = None
             live = (claim.needs == "snapshot" and claim.member is None and not claim.changes
                     and self._snapshot is not None)
@@ -304,7 +317,10 @@ class Presenter(QtCore.QObject):
             elif final is not None:
                 rows.append((final, final, False))
             else:
-                rows.append((judge(claim, {}), None, False))
+                pending = judge(claim, {})
+                if failed is not None:   # e.g. "cmp-cpu-gpu needs a GPU: ...", not "no run measured"
+                    pending = dataclasses.replace(pending, detail=str(failed) or type(failed).__name__)
+                rows.append((pending, None, False))
         return rows
 
     def _render(self) -> None:
@@ -416,6 +432,8 @@ def install_presenter(window) -> Presenter:
 
     presenter = Presenter(window)
     window.presenter = presenter
+    # quitting in presenter mode must not save its hidden controls dock as the next start's layout
+    window.sigClosing.connect(lambda: presenter.set_presenter(False))
     t = window.transport
     handlers = {
         "run_to_claim": presenter.run_to_claim,

@@ -76,6 +76,9 @@ class MemberPanel(QtWidgets.QFrame):
         self.header = QtWidgets.QLabel()
         self.header.setFont(font(HEADER_PX, bold=True, pixels=True))
         self.header.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.header.setWordWrap(True)         # a long "what differs" must not widen the window
+        self.header.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        self.header.setMinimumWidth(10)
         self.numbers = QtWidgets.QLabel()
         self.numbers.setFont(font(NUMBERS_PX, pixels=True))
         self.numbers.setTextFormat(QtCore.Qt.TextFormat.RichText)
@@ -365,6 +368,9 @@ class CompareView(QtWidgets.QWidget):
         self.verdicts.hide()
         self.scale_note = QtWidgets.QLabel()
         self.scale_note.setFont(font(NUMBERS_PX, pixels=True))
+        self.scale_note.setWordWrap(True)     # one long line set the comparison's minimum width
+        self.scale_note.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
+        self.scale_note.setMinimumWidth(10)
 
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         split.setChildrenCollapsible(False)

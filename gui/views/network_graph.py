@@ -790,6 +790,8 @@ class NetworkGraphView(QtWidgets.QWidget):
         big = QtGui.QFontMetricsF(_font(pt, bold=True))
         small = QtGui.QFontMetricsF(_font(max(pt - 2, 8)))
         name = max(self._geometry.names, key=len)
+        if self.compact_labels:   # names only (small multiples): no numbers to make room for
+            return big.horizontalAdvance(name) + 10
         return max(big.horizontalAdvance(name), small.horizontalAdvance("≈8.8e-88"),
                    small.horizontalAdvance("σ 8.8e-8 ✕88%")) + 10
 
@@ -828,7 +830,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._choose_labels((width - 2 * _FIT_MARGIN_PX) / n_cols)
         label_w = self._label_width_px(self._label_pt) if self.column_labels else 0.0
         label_h = (QtGui.QFontMetricsF(_font(self._label_pt, bold=True)).lineSpacing()
-                   + 2 * QtGui.QFontMetricsF(_font(max(self._label_pt - 2, 8))).lineSpacing() + 12)
+                   + (0 if self.compact_labels else 2) * QtGui.QFontMetricsF(_font(max(self._label_pt - 2, 8))).lineSpacing() + 12)
         marker_r = (NODE_MAX_PX + 12) / 2          # the saturated marker is the widest
         mx = min(max(marker_r, label_w / 2), width / 4) + _FIT_MARGIN_PX
         top = marker_r + _FIT_MARGIN_PX

@@ -125,3 +125,25 @@ def test_zoom_scales_text_everywhere(qtbot, window):
         assert font_px(axis.style["tickFont"]) > 18
     qtbot.keyClick(window.graph, Qt.Key_0, Qt.ControlModifier)
     assert font_px(label.font()) == before
+
+
+@pytest.mark.parametrize("zoom", [0, 2])
+def test_the_key_map_keys_never_run_into_their_descriptions(qtbot, window, zoom):
+    """At 1920x1080 "Ctrl++ or Ctrl+=" overlapped "Larger text", worse after Ctrl+Plus."""
+    window.resize(1920, 1080)
+    for _ in range(zoom):
+        window.presenter.scaler.zoom(+1)
+    overlay = window.actions_hub.overlay
+    window.actions_hub.toggle_keymap()
+    qtbot.wait(50)
+    grid = overlay.layout()
+    rows = 0
+    for r in range(1, grid.rowCount()):
+        key, text = grid.itemAtPosition(r, 0), grid.itemAtPosition(r, 1)
+        if key is None or text is None:
+            continue
+        k, t = key.widget(), text.widget()
+        needed = k.fontMetrics().horizontalAdvance(k.text())
+        assert k.width() >= needed and t.geometry().left() - k.geometry().right() >= 16, k.text()   # a clear gap
+        rows += 1
+    assert rows >= 10

@@ -108,3 +108,49 @@ def test_frames_of_the_engine_process(view):
     view.draw_now()
     xs, _ = view.charts.acc_curves[0].getData()
     assert list(xs) == [3]
+
+
+def test_a_deep_member_graph_keeps_its_height_for_the_nodes(qtbot):
+    """30 layers in a small-multiple panel: the staggered name rows were sized for name + norm +
+    stats lines the compact labels never show, and squeezed the network to a 1-px line."""
+    from PySide6 import QtWidgets
+    from gui.views.compare import MemberPanel
+    from tests.gui.fakes import fake_snapshot
+    panel = MemberPanel(0, "Xavier")
+    qtbot.addWidget(panel)
+    panel.resize(560, 330)                 # a member's panel in presenter mode at 1920x1080
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.set_snapshot(fake_snapshot((2,) + (16,) * 30 + (1,)))
+    QtWidgets.QApplication.processEvents()
+    graph = panel.graph
+    graph._fit()
+    lo, hi = graph._geometry.y_extent
+    _, px = graph.vb.viewPixelSize()
+    nodes_px = (hi - lo) / px
+    assert nodes_px > 0.25 * graph.vb.boundingRect().height(), nodes_px   # was ~1 px
+    assert "σ" not in graph.column_labels[3].toPlainText()   # names only
+
+
+def test_a_long_member_description_does_not_widen_the_window(qtbot):
+    """cnn-vanishing's three headers ("activation=relu, init=he_normal, residual=True") set a
+    minimum width wider than a 1920-px screen: the docks and half the claim line were pushed off."""
+    from gui.views.compare import MemberPanel
+    panel = MemberPanel(2, "relu-he-skips", "activation=relu, init=he_normal, residual=True, "
+                        "conv_channels=8, conv_depth=8")
+    qtbot.addWidget(panel)
+    panel.show()
+    assert panel.minimumSizeHint().width() < 300
+    panel.resize(320, 300)
+    assert panel.header.height() > panel.header.fontMetrics().height()   # wrapped, not cut
+
+
+def test_the_comparison_fits_beside_the_controls_and_the_docks(view):
+    """With the controls dock and the view docks shown, a comparison must leave them room on a
+    1920-px screen: its one-line colour-scale note alone asked for ~1050 px."""
+    comp = load_comparison("cmp-dead-leaky")
+    lock = Lockstep(comp.base, comp.members)
+    view.set_members(lock.labels, details=["activation=relu, leaky_slope=0.01",
+                                           "activation=leaky_relu, leaky_slope=0.2"], title=comp.title)
+    view.set_snapshots(lock.step(2))
+    assert view.minimumSizeHint().width() <= 950, view.minimumSizeHint()

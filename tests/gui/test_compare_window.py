@@ -34,3 +34,19 @@ def test_a_comparison_preset_runs_its_members_side_by_side(qtbot, make_window):
         assert window.controls.choose_preset("relu-fix")
     assert window.runner.configs == [load_preset("relu-fix").config]
     assert window.graph.isVisible() and not window.compare.isVisible()
+
+
+def test_a_comparison_whose_members_cannot_be_built_leaves_no_empty_centre(qtbot, make_window):
+    """cmp-cpu-gpu without CuPy: the GPU member's build is rejected; the centre showed an empty
+    comparison (no members, no graph) while the old run went on unseen."""
+    from engine import Config
+    from engine.backend import _try_cupy
+    if _try_cupy()[0] is not None:
+        pytest.skip("CuPy runs here: the GPU member builds")
+    window = make_window()
+    qtbot.waitUntil(lambda: window.frames_shown > 0, timeout=20_000)
+    with qtbot.waitSignal(window.runner.sigConfigRejected, timeout=20_000):
+        window.controls.choose_preset("cmp-cpu-gpu")
+    assert window._comparison is None
+    assert window.graph.isVisible() and not window.compare.isVisible()
+    assert window.runner.configs and all(isinstance(c, Config) for c in window.runner.configs)

@@ -371,3 +371,35 @@ def test_a_paced_speed_trains_that_many_steps_per_display_frame(qtbot, make_runn
     steps += collect_steps(qtbot, runner, lambda s: True)
     rate = (len(steps) - n0) / (time.perf_counter() - t0)
     assert 0 < rate <= 75, rate                  # never the free-running thousands
+
+
+def test_a_real_divergence_sends_the_last_finite_state_and_the_engine_lives_on(qtbot, make_runner):
+    """The engine replays a diverged run to its last finite step; that path raised NameError
+    (compact_snapshot not imported) and killed the engine: 'exit code 1' on exploding, cmp-init."""
+    from engine.presets import load_preset
+    runner = make_runner()                    # the real Simulation
+    runner.set_config(load_preset("exploding").config)
+    frame = wait_frame(qtbot, runner)
+    runner.play()
+    box = []
+    qtbot.waitUntil(lambda: (f := runner.take_latest()) is not None and box.append(f) is None
+                    and f.snapshot.diverged, timeout=30_000)
+    last = runner.last_finite_snapshot(box[-1].generation)
+    assert last is not None and not last.diverged and last.step == box[-1].snapshot.diverged_at - 1
+    qtbot.waitUntil(lambda: not runner.running, timeout=10_000)
+    assert runner.alive and frame.generation == box[-1].generation
+
+
+def test_the_claims_step_stops_a_comparison_in_which_one_member_diverged(qtbot, make_runner):
+    """cmp-init: N(0, 1) diverges at step 2 and stays there, so 'every member reached the stop
+    step' never held and Play ran on past the claim's step 400."""
+    from engine.presets import load_preset
+    preset = load_preset("cmp-init")
+    configs = [preset.member_config("N(0, 1)"), preset.member_config("He")]
+    runner = make_runner()                    # the real Simulation
+    runner.set_configs(configs)
+    wait_frame(qtbot, runner)
+    runner.set_stop_at(30)
+    runner.play()
+    qtbot.waitUntil(lambda: runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not runner.running, timeout=30_000)   # without the fix: never

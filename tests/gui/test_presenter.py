@@ -137,3 +137,47 @@ def test_past_the_claims_step_the_mark_is_the_one_at_that_step():
     before = Verdict("t", "loss", "<", 0.9, 0.5, False, step=10, at_step=300)
     head, value = verdict_html(before, Verdict("t", "loss", "<", 0.4, 0.5, True, step=300, at_step=300))
     assert "✗" in head and "stated for step 300" in value and "headless check" in value
+
+
+def test_a_comparison_claim_is_judged_on_the_lockstep_run_and_play_stops_at_its_step(qtbot, window):
+    """cmp-centred-inputs' claim is a steps_to_loss between members: measured per member snapshot
+    it was 'not finite' and showed ✗ while `check` says it holds; and play ran on past step 300."""
+    from engine.claims import check_preset
+    p = window.presenter
+    window.controls.choose_preset("cmp-centred-inputs")
+    assert p.claim_step() == 300
+    qtbot.waitUntil(lambda: bool(p._refs), timeout=60_000)   # the background lockstep run
+    assert "no run measured" not in p.bar.value_label.text(), p._refs
+    expected = check_preset("cmp-centred-inputs")
+    assert all(v.holds for v in expected)
+    assert "not finite" not in p.bar.value_label.text()
+    assert "✓" in p.bar.claim_label.text() and "✗" not in p.bar.claim_label.text()
+    assert "✗" not in p.bar.others_label.text() and p.bar.others_label.text().count("✓") == 2
+
+
+def test_a_comparison_that_cannot_run_here_says_why(qtbot, window, monkeypatch):
+    import engine.comparisons as comparisons
+    monkeypatch.setattr(comparisons, "require", lambda comp: (_ for _ in ()).throw(
+        comparisons.ComparisonSkipped(f"{comp.name} needs a GPU: no CUDA device")))
+    p = window.presenter
+    window.controls.choose_preset("cmp-cpu-gpu")
+    qtbot.waitUntil(lambda: bool(p._refs), timeout=60_000)
+    text = p.bar.value_label.text()
+    assert "needs a GPU: no CUDA device" in text and "no run measured" not in text
+
+
+def test_quitting_in_presenter_mode_saves_the_normal_layout(qtbot, window):
+    """Closed in presenter mode (F5, then the lecture ends), the next start had no controls dock."""
+    window.presenter.set_presenter(True)
+    assert not window.controls_dock.isVisible()
+    settings = window.settings
+    window.close()
+    fresh = MainWindow(settings=settings, factory=fake_factory(), theme_name="dark")
+    qtbot.addWidget(fresh)
+    fresh.show()
+    fresh.finish_setup(preset="dead-relu")
+    qtbot.waitExposed(fresh)
+    try:
+        assert fresh.controls_dock.isVisible()
+    finally:
+        fresh.actions_hub.detach()
