@@ -285,21 +285,41 @@ class Recorder(QtCore.QObject):
         s = int(rec.seconds)
         self.indicator.setText(f"● REC {s // 60}:{s % 60:02d} · {rec.count} frames · F9 stops")
 
-    def stop(self) -> str | None:
-        """Stop and write the file; returns its path (None when nothing was running or it failed)."""
+    def stop(self, background: bool = False) -> str | None:
+        """Stop and write the file; returns its path (None when nothing was running or it failed).
+
+        ``background``: encode on a thread of its own (a long GIF takes minutes to encode and would
+        freeze the window); ``sigStopped``/``sigFailed`` say when it is done, and the indicator
+        says "saving" meanwhile. Returns None at once then; :meth:`wait` joins the writer."""
         rec = self.recording
         if rec is None:
             return None
         self._timer.stop()
         self.recording, self.widget = None, None
-        self.indicator.hide()
-        try:
-            path = str(rec.close())
-        except (RecordError, OSError, RuntimeError) as exc:
-            self.sigFailed.emit(f"could not write {rec.path}: {exc}")
-            return None
-        self.sigStopped.emit(path)
-        return path
+
+        def finish() -> str | None:
+            try:
+                path = str(rec.close())
+            except (RecordError, OSError, RuntimeError) as exc:
+                self.sigFailed.emit(f"could not write {rec.path}: {exc}")
+                return None
+            self.sigStopped.emit(path)
+            return path
+
+        if not background:
+            self.indicator.hide()
+            return finish()
+        import threading
+        self.indicator.setText(f"● saving {rec.path.name} ({rec.count} frames)…")
+        self._writer_thread = threading.Thread(target=finish, name="record-write", daemon=False)
+        self._writer_thread.start()
+        return None
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for a background write to finish."""
+        thread = getattr(self, "_writer_thread", None)
+        if thread is not None:
+            thread.join(timeout)
 
     def _fail(self, message: str) -> None:
         rec = self.recording
@@ -372,7 +392,7 @@ def install_record_menu(window, fps: float = 10.0) -> Recorder:
     fill()
     def toggle():
         if recorder.active:
-            recorder.stop()
+            recorder.stop(background=True)      # encoding a long GIF must not freeze the window
         else:
             start("Whole window", lambda: window)
 
@@ -381,14 +401,16 @@ def install_record_menu(window, fps: float = 10.0) -> Recorder:
         window.statusBar().showMessage(message, ms)
 
     recorder.sigStarted.connect(lambda p: running(True, f"Recording to {p} (F9 stops)", 4000))
-    recorder.sigStopped.connect(lambda p: running(False, f"Saved {p}", 8000))
-    recorder.sigFailed.connect(lambda m: running(False, m, 12000))
+    recorder.sigStopped.connect(lambda p: (recorder.indicator.hide(), running(False, f"Saved {p}", 8000)))
+    recorder.sigFailed.connect(lambda m: (recorder.indicator.hide(), running(False, m, 12000)))
     stop.triggered.connect(toggle)
 
     class _SaveOnClose(QtCore.QObject):
         def eventFilter(self, obj, event):
-            if event.type() == QtCore.QEvent.Type.Close and recorder.active:
-                recorder.stop()                     # closing the window keeps what was recorded
+            if event.type() == QtCore.QEvent.Type.Close:
+                if recorder.active:
+                    recorder.stop()                 # closing the window keeps what was recorded
+                recorder.wait()                     # and a background save finishes first
             return False
 
     recorder._close_filter = _SaveOnClose(recorder)

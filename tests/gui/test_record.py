@@ -184,3 +184,21 @@ def test_headless_record_zigzag_window_and_landscape(tmp_path):
                  "--out", str(tmp_path / "l.png"), "-q")
     assert res.returncode == 0, res.stderr
     assert iio.imread(tmp_path / "l.png").shape == (600, 800, 3)
+
+
+def test_stopping_from_the_menu_writes_in_the_background(qtbot, tmp_path):
+    """F9 / File -> Record -> Stop: the GUI thread goes on while the GIF is encoded."""
+    from PySide6 import QtWidgets
+    w = QtWidgets.QLabel("recording me")
+    w.resize(200, 120)
+    qtbot.addWidget(w)
+    w.show()
+    rec = Recorder()
+    rec.start(w, tmp_path / "bg.gif", fps=20)
+    qtbot.waitUntil(lambda: rec.recording.count >= 4, timeout=5000)
+    with qtbot.waitSignal(rec.sigStopped, timeout=20_000) as blocker:
+        assert rec.stop(background=True) is None        # returns at once
+        assert not rec.active and "saving" in rec.indicator.text()
+    assert blocker.args == [str(tmp_path / "bg.gif")]
+    rec.wait()
+    assert read_all(tmp_path / "bg.gif").shape[0] >= 1
