@@ -195,6 +195,8 @@ class EdgeItem(pg.GraphicsObject):
         if self._busy:
             self._pending = True
             return
+        if getattr(self, "_shut", False):
+            return                # the view is going: no new helper thread (nothing will be shown)
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-render")
@@ -204,7 +206,8 @@ class EdgeItem(pg.GraphicsObject):
         self._pool.submit(self._render, job)
 
     def shutdown(self) -> None:
-        """Stop the edge-render helper thread (waits for a render in progress)."""
+        """Stop the edge-render helper thread (waits for a render in progress); none starts again."""
+        self._shut = True
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -381,3 +381,15 @@ def test_edges_drawn_off_the_gui_thread_match_the_exact_drawing(view, qtbot):
         point = view.edge_midpoint_in_widget(0, i, j)
         np.testing.assert_allclose(_pixel(image, point - offset, np.zeros(3)), want, atol=2)
         np.testing.assert_allclose(_pixel(exact, point, bg), want, atol=2)
+
+
+def test_no_edge_render_thread_after_shutdown(view, qtbot):
+    """A view that is going (closed window, replaced comparison panel) never starts its helper again."""
+    view.set_snapshot(fake_snapshot((2, 6, 6, 1)))
+    qtbot.waitUntil(lambda: view.edges._pool is not None, timeout=5000)   # it renders on its helper
+    view.shutdown()
+    assert view.edges._pool is None
+    view.set_snapshot(fake_snapshot((2, 6, 6, 1), fade=3))    # a late frame or paint
+    view.resize(700, 500)
+    qtbot.wait(200)
+    assert view.edges._pool is None
