@@ -246,8 +246,10 @@ class Presenter(QtCore.QObject):
         if preset is None or not claims:
             return
         backend = "numpy"
-        # a parentless emitter owned by the thread: closing the window mid-run only drops the connection
-        emitter = _Measured()
+        # the emitter belongs to the presenter (C++ side), so the thread dropping its reference never
+        # deletes a Qt object off the main thread (PySide6 then defers the deletion into a later paint,
+        # where it deadlocked); a closed window makes emit raise RuntimeError, caught below
+        emitter = _Measured(self)
         emitter.sigDone.connect(self._on_measured)
 
         def work():
@@ -278,6 +280,9 @@ class Presenter(QtCore.QObject):
         threading.Thread(target=work, name="claim-references", daemon=True).start()
 
     def _on_measured(self, token, out) -> None:
+        sender = self.sender()
+        if sender is not None:
+            sender.deleteLater()       # its thread is done with it; deleted here, on the main thread
         if token == self._token:
             self._refs = out
             self._render()

@@ -306,7 +306,7 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         self._fair_token += 1
         token, left, right = self._fair_token, self.left.problem, self.right.problem
         self.fairness.setText("Searching each side's best stable learning rate…")
-        emitter = _FairSignal()          # parentless, owned by the thread (see gui/presenter.py)
+        emitter = _FairSignal(self)      # owned by the view, never deleted off the main thread (see gui/presenter.py)
         emitter.sigDone.connect(self._on_fair)
 
         def work():
@@ -322,6 +322,9 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         threading.Thread(target=work, name="zigzag-fairness", daemon=True).start()
 
     def _on_fair(self, token, result):
+        sender = self.sender()
+        if sender is not None:
+            sender.deleteLater()       # its thread is done with it; deleted here, on the main thread
         if token != self._fair_token:
             return
         if isinstance(result, Exception):
