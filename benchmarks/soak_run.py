@@ -24,7 +24,8 @@ def soak(steps: int, every: int, depth: int, width: int = 16, report=print, keep
     """Run ``steps`` steps recording every ``every``; RSS at each tenth of the run.
     ``keep_rows`` also keeps every row in a list, as runs did before streaming (the control)."""
     from engine import Config
-    from engine.cli import _metric_columns, _metric_row, record_loop
+    from engine.cli import record_loop
+    from engine.cli_common import metric_columns, metric_row
     from engine.rundir import MetricsStream
     from engine.simulation import Simulation
     from engine.stopping import StopSignals
@@ -34,16 +35,16 @@ def soak(steps: int, every: int, depth: int, width: int = 16, report=print, keep
     samples: list[int] = []
     with tempfile.TemporaryDirectory() as tmp, StopSignals() as stop:
         snap = sim.snapshot()
-        stream = MetricsStream(Path(tmp) / "metrics.csv", _metric_columns(snap))
+        stream = MetricsStream(Path(tmp) / "metrics.csv", metric_columns(snap))
         tenth = max(steps // 10, every)
         t0 = time.perf_counter()
 
         kept = []
 
         def on_record(s):
-            stream.write(_metric_row(s))
+            stream.write(metric_row(s))
             if keep_rows:
-                kept.append(_metric_row(s))
+                kept.append(metric_row(s))
             if s.step % tenth == 0:
                 samples.append(measure())
                 report(f"step {s.step:>9,}  memory {samples[-1] / 2**20:7.1f} MB  "

@@ -6,13 +6,25 @@ import sys
 import time
 
 
+def check_preset(name: str, backend: str = "numpy") -> list:
+    """Run what every claim of preset ``name`` needs (cached) and judge each one (a list of
+    engine.claims.Verdict): a comparison's members in lockstep, any other preset's claims on their runs."""
+    from .claims import judge
+    from .comparisons import check_comparison
+    from .evidence import measure_sources
+    from .presets import load_preset, preset_claims
+    preset = load_preset(name)
+    if preset.members:
+        return check_comparison(name, backend)
+    return [judge(c, measure_sources(preset, c, backend)) for c in preset_claims(preset)]
+
+
 def cmd_check(args) -> int:
-    from .claims import check_preset
     from .presets import preset_names
 
     names = preset_names() if args.all or not args.preset else args.preset
     if not args.all and not args.preset:
-        from .cli import UsageError
+        from .cli_common import UsageError
         raise UsageError("say which presets: --preset NAME (repeatable) or --all")
     failed = 0
     from .comparisons import ComparisonSkipped

@@ -1,5 +1,7 @@
 """A preset's claims as data, judged by one piece of code: ``check``, the tests and the GUI's claim
-line all call :func:`judge` (one claim, given the snapshots it needs) or :func:`check_preset`.
+line all call :func:`judge` (one claim, given the snapshots it needs). What a claim is measured on
+comes from :mod:`engine.evidence` (single runs) and :mod:`engine.comparisons` (lockstep members);
+``engine.check_cli.check_preset`` judges every claim of a preset.
 
 A claim (a ``[[claim]]`` table in a preset TOML, also ``[[stage.claim]]``)::
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -265,10 +267,10 @@ class Claim:
             raise ConfigError(f"{where}.member", member, "a member label")
         return cls(" ".join(text.split()), metric, op, None if value is None else float(value),
                    _parse_against(against, f"{where}.against") if against is not None else None,
-                   at_step, member, stage, _changes(data.get("set"), f"{where}.set"))
+                   at_step, member, stage, parse_changes(data.get("set"), f"{where}.set"))
 
 
-def _changes(raw, where: str) -> tuple:
+def parse_changes(raw, where: str) -> tuple:
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
@@ -302,7 +304,7 @@ def _parse_against(raw, where: str) -> Against:
     if stage is not None and (isinstance(stage, bool) or not isinstance(stage, int) or stage < 0):
         raise ConfigError(f"{where}.stage", stage, "a stage index (0 = the first stage)")
     return Against(metric, float(raw.get("factor", 1.0)), float(raw.get("offset", 0.0)), raw.get("member"),
-                   stage, raw.get("preset"), _changes(raw.get("set"), f"{where}.set"), raw.get("at_step"))
+                   stage, raw.get("preset"), parse_changes(raw.get("set"), f"{where}.set"), raw.get("at_step"))
 
 
 def parse_claims(raw, where: str = "claim", stage: int | None = None) -> tuple[Claim, ...]:
@@ -408,97 +410,3 @@ def judge(claim: Claim, snapshots) -> Verdict:
         holds, detail = False, "the comparison value is not finite"
     return Verdict(value=value, threshold=threshold, holds=holds, step=step, reference=reference,
                    detail=detail, **base)
-
-
-# ===================================================================================== running
-_RUNS: dict[tuple, dict[int, Any]] = {}
-
-
-def run_snapshots(config, steps: list[int]) -> dict[int, Any]:
-    """Snapshots of ``config`` after each of ``steps`` steps (one run, cached by config)."""
-    from .simulation import Simulation
-    have = _RUNS.setdefault((config,), {})
-    wanted = sorted(set(int(s) for s in steps) - set(have))
-    if wanted:
-        sim = Simulation(config)
-        snap = sim.snapshot()
-        for target in wanted:
-            if target > sim.step_count and not sim.diverged:
-                snap = sim.step(target - sim.step_count)
-            have[target] = snap  # a diverged run keeps reading its last state
-    return {s: have[s] for s in steps}
-
-
-def clear_cache() -> None:
-    _RUNS.clear()
-
-
-def _config_for(preset, stage: int | None, member: str | None, changes: tuple, backend: str):
-    config = preset.config
-    if stage is not None:
-        config = config.replace(**dict(preset.stages[stage].changes))
-    if member is not None:
-        labels = [m.label for m in preset.members]
-        if member not in labels:
-            raise ConfigError(f"{preset.name}: claim member", member, " | ".join(labels) or "no [[member]] tables")
-        config = config.replace(**dict(preset.members[labels.index(member)].changes))
-    if changes:
-        config = config.replace(**dict(changes))
-    return config.replace(backend=backend)
-
-
-def _neuron_problem(preset, changes=()):
-    from .surface import NeuronProblem
-    table = dict(preset.extra.get("neuron", {}))
-    if not table:
-        raise ConfigError(f"{preset.name}: claim", "a neuron metric", "a [neuron] table in the preset")
-    return NeuronProblem.from_dict(table)
-
-
-def measure_sources(preset, claim: Claim, backend: str = "numpy") -> dict:
-    """Every snapshot (or neuron problem) ``claim`` needs, keyed for :func:`judge`."""
-    from .presets import load_preset
-    out: dict = {}
-    if claim.needs == "neuron":
-        out[claim.key] = _neuron_problem(preset)
-        if claim.against is not None:
-            other = load_preset(claim.against.preset) if claim.against.preset else preset
-            out[claim.against.key_for(claim)] = _neuron_problem(other)
-        return out
-
-    def default_steps(p, stage, member, changes):
-        return _config_for(p, stage, member, changes, backend).steps
-
-    own_cfg = _config_for(preset, claim.stage, claim.member, claim.changes, backend)
-    at = claim.at_step if claim.at_step is not None else own_cfg.steps
-    out[claim.key] = run_snapshots(own_cfg, [at])[at]
-    if claim.against is not None:
-        a = claim.against
-        key = a.key_for(claim)
-        if isinstance(key, Source):
-            other = load_preset(key.preset) if key.preset else preset
-            cfg = _config_for(other, key.stage, key.member, key.changes, backend)
-            step = key.at_step if key.at_step is not None else (at if key.preset is None else cfg.steps)
-        else:
-            cfg = _config_for(preset, claim.stage, key, claim.changes, backend)
-            step = at
-        out[key] = run_snapshots(cfg, [step])[step]
-    return out
-
-
-def preset_claims(preset) -> list[Claim]:
-    """The preset's claims, then each stage's, in order."""
-    claims = list(preset.claims)
-    for stage in preset.stages:
-        claims += list(stage.claims)
-    return claims
-
-
-def check_preset(name: str, backend: str = "numpy") -> list[Verdict]:
-    """Run what every claim of preset ``name`` needs (cached) and judge each one."""
-    from .presets import load_preset
-    preset = load_preset(name)
-    if preset.members:   # a comparison: its members train in lockstep (engine.comparisons)
-        from .comparisons import check_comparison
-        return check_comparison(name, backend)
-    return [judge(c, measure_sources(preset, c, backend)) for c in preset_claims(preset)]

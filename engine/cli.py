@@ -9,165 +9,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import itertools
 import json
 import math
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .backend import BackendError
-from .config import FIELD_NAMES, Config, ConfigError, atomic_write_bytes, atomic_write_text, parse_value, short
-
-EXIT_IO, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-
-
-class UsageError(Exception):
-    """A user error that is not about one config value (exit 2)."""
-
-
-# ------------------------------------------------------------------------------------ config
-def _registry_help() -> str:
-    from .activations import ACTIVATIONS
-    from .config import BACKENDS, DTYPES, NORMS
-    from .datasets import DATASETS
-    from .initializers import INITIALIZERS
-    from .losses import LOSSES
-    from .optimizers import OPTIMIZERS
-
-    defaults = Config()
-    lines = ["config keys for --set key=value (default in brackets):"]
-    line = "  "
-    for name in FIELD_NAMES:
-        value = getattr(defaults, name)
-        item = f"{name} [{value if not isinstance(value, tuple) else ','.join(map(str, value)) or '-'}]  "
-        if len(line) + len(item) > 100:
-            lines.append(line.rstrip())
-            line = "  "
-        line += item
-    lines.append(line.rstrip())
-    for title, names in (("activation", ACTIVATIONS), ("init", INITIALIZERS), ("loss", LOSSES),
-                         ("optimizer", OPTIMIZERS), ("dataset", DATASETS), ("norm", NORMS),
-                         ("backend", BACKENDS), ("dtype", DTYPES)):
-        lines.append(f"{title}: {' | '.join(names)}")
-    return "\n".join(lines)
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """--preset/--config/--set/--steps/--seed/--backend, shared by every subcommand that runs."""
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--preset", metavar="NAME", help="start from a preset (see `presets`)")
-    source.add_argument("--config", metavar="FILE", help="start from a config TOML file")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config key (repeatable), e.g. --set lr=0.05 --set width=8,16")
-    parser.add_argument("--steps", type=int, metavar="N", help="training steps (default: the config's)")
-    parser.add_argument("--seed", type=int, metavar="S", help="random seed")
-    parser.add_argument("--backend", choices=("auto", "numpy", "cupy"),
-                        help="array backend (default: the config's; env GRADFLOW_BACKEND for auto)")
-
-
-def parser_prog() -> str:
-    return "gradflow"
-
-
-def resolve_config(args) -> tuple[Config, str]:
-    """The Config that the arguments describe, and a label of where it came from."""
-    for flag in ("preset", "config"):
-        value = getattr(args, flag, None)
-        if value is not None and not value.strip():
-            raise UsageError(f"--{flag} is empty: give a {'preset name (see `presets`)' if flag == 'preset' else 'TOML file'}"
-                             " or leave the option out for the defaults")
-    if getattr(args, "preset", None):
-        from .presets import load_preset
-        config, label = load_preset(args.preset).config, f"preset {args.preset}"
-    elif getattr(args, "config", None):
-        config, label = Config.load(args.config), args.config
-    else:
-        config, label = Config(), "defaults"
-    config = config.with_overrides(args.overrides)
-    changes = {k: getattr(args, k) for k in ("steps", "seed", "backend") if getattr(args, k, None) is not None}
-    if getattr(args, "every", None) is not None:
-        changes["every"] = args.every
-    return (config.replace(**changes) if changes else config), label
+from .cli_common import (EXIT_INTERRUPTED, EXIT_IO, EXIT_USAGE, UsageError, add_config_arguments, csv_cell,
+                         csv_text, grid_value_text, make_out_dir, metric_columns, metric_row, parser_prog,
+                         progress_bar, registry_help, resolve_config, run_summary, text_table, weights_npz)
+from .config import FIELD_NAMES, Config, ConfigError, atomic_write_text, parse_value, short
 
 
 # ------------------------------------------------------------------------------------ run
-def _metric_columns(snap) -> list[str]:
-    L, H = snap.n_weight_layers, len(snap.dead_fraction)
-    cols = ["step", "loss", "test_loss", "accuracy", "test_accuracy"]
-    for name, n in (("grad_norm", L), ("bias_grad_norm", L), ("signal_norm", L), ("update_ratio", L),
-                    ("dead_fraction", H), ("saturated_fraction", H), ("act_mean", H), ("act_std", H)):
-        cols += [f"{name}_{i}" for i in range(n)]
-    return cols + ["steps_per_second"]
-
-
-def _metric_row(snap) -> list:
-    row = [snap.step, snap.loss, snap.test_loss, snap.accuracy, snap.test_accuracy]
-    for arr in (snap.grad_norms, snap.bias_grad_norms, snap.signal_norms, snap.update_ratios,
-                snap.dead_fraction, snap.saturated_fraction, snap.act_mean, snap.act_std):
-        row += [float(v) for v in arr]
-    return row + [snap.steps_per_second]
-
-
-def _csv_text(columns, rows) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([f"{v:.9g}" if isinstance(v, float) else v for v in row])
-    return buf.getvalue()
-
-
-def _finite_or_none(x: float):
-    return float(x) if math.isfinite(float(x)) else None
-
-
-def _summary(sim, snap, label, wall, steps_done) -> dict:
-    return {
-        "source": label,
-        "steps": snap.step,
-        "final_loss": _finite_or_none(snap.loss),
-        "final_accuracy": _finite_or_none(snap.accuracy),
-        "test_loss": _finite_or_none(snap.test_loss),
-        "test_accuracy": _finite_or_none(snap.test_accuracy),
-        "grad_norm_ratio_first_last": _finite_or_none(snap.grad_ratio),
-        "grad_norms": [_finite_or_none(v) for v in snap.grad_norms],
-        "signal_norms": [_finite_or_none(v) for v in snap.signal_norms],
-        "dead_fraction": _finite_or_none(snap.dead_fraction.mean()) if len(snap.dead_fraction) else 0.0,
-        "dead_fraction_per_layer": [_finite_or_none(v) for v in snap.dead_fraction],
-        "saturated_fraction": _finite_or_none(snap.saturated_fraction.mean()),
-        "diverged": bool(snap.diverged),
-        "diverged_at": int(snap.diverged_at) if snap.diverged else None,
-        "steps_per_second": steps_done / wall if wall > 0 else None,
-        "backend": sim.backend.name,
-        "device": sim.backend.device,
-        "backend_reason": sim.backend.reason,
-    }
-
-
-def _weights_npz(sim) -> bytes:
-    weights, biases = sim.parameters()
-    arrays = {f"W_{i}": w for i, w in enumerate(weights)}
-    arrays.update({f"b_{i}": b for i, b in enumerate(biases)})
-    arrays["theta"] = sim.flat_parameters()
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-    return tqdm(total=total, unit="step", dynamic_ncols=True, leave=False, file=sys.stderr)
-
-
 CHUNK_S = 0.2  # longest stretch of training between two looks at the stop flag
 
 
@@ -177,7 +34,7 @@ def record_loop(sim, steps: int, every: int, stop, on_record=None, progress: boo
     ``every`` (and at divergence) and ``on_checkpoint()`` after a record once ``checkpoint_every``
     steps have passed. Stops between chunks of at most ~CHUNK_S when ``stop.requested``.
     Returns the last snapshot (taken now if the loop stopped between records)."""
-    bar = _progress(max(steps - sim.step_count, 0), progress)
+    bar = progress_bar(max(steps - sim.step_count, 0), progress)
     chunk, last_checkpoint, snap = 1, sim.step_count, None
     try:
         while sim.step_count < steps and not sim.diverged and not stop.requested:
@@ -216,10 +73,10 @@ def train_and_record(config: Config, progress: bool = False, stop=None):
 
     sim = Simulation(config)
     snap = sim.snapshot()
-    columns, rows = _metric_columns(snap), [_metric_row(snap)]
+    columns, rows = metric_columns(snap), [metric_row(snap)]
     t0 = time.perf_counter()
     with (StopSignals() if stop is None else contextlib.nullcontext(stop)) as stop:
-        snap = record_loop(sim, config.steps, config.every, stop, lambda s: rows.append(_metric_row(s)), progress)
+        snap = record_loop(sim, config.steps, config.every, stop, lambda s: rows.append(metric_row(s)), progress)
     return sim, columns, rows, snap, time.perf_counter() - t0, stop.requested
 
 
@@ -289,8 +146,8 @@ def _train_into(folder, config, label, args, stop, state) -> int:
         wall0, resumed_from = 0.0, None
         if state is None:
             snap = sim.snapshot()
-            columns = _metric_columns(snap)
-            folder.open_metrics(columns).write(_metric_row(snap))
+            columns = metric_columns(snap)
+            folder.open_metrics(columns).write(metric_row(snap))
         else:
             meta, arrays = state
             restore(sim, meta, arrays)
@@ -305,7 +162,7 @@ def _train_into(folder, config, label, args, stop, state) -> int:
         progress = sys.stderr.isatty() and not args.quiet
         try:
             snap = record_loop(sim, config.steps, config.every, stop,
-                               lambda s: folder.metrics.write(_metric_row(s)), progress,
+                               lambda s: folder.metrics.write(metric_row(s)), progress,
                                args.checkpoint_every or 0, lambda: folder.checkpoint(sim, extra()))
         except KeyboardInterrupt:  # a second signal: leave the partial folder and its checkpoint
             print(f"gradflow run: stopped at once ({stop.name} twice); {out} is unchanged"
@@ -314,7 +171,7 @@ def _train_into(folder, config, label, args, stop, state) -> int:
             finished = True
             return stop.exit_code or EXIT_INTERRUPTED
         interrupted = stop.requested
-        summary = _summary(sim, snap, label, extra()["wall"], snap.step)
+        summary = run_summary(sim, snap, label, extra()["wall"], snap.step)
         summary["interrupted"] = interrupted
         if interrupted:
             summary["signal"] = stop.name
@@ -324,7 +181,7 @@ def _train_into(folder, config, label, args, stop, state) -> int:
         if keep:
             folder.checkpoint(sim, extra())
         folder.finish({"summary.json": (json.dumps(summary, indent=2) + "\n").encode("utf-8"),
-                       "weights.npz": _weights_npz(sim)}, keep_checkpoint=keep)
+                       "weights.npz": weights_npz(sim)}, keep_checkpoint=keep)
         finished = True
     finally:
         if not finished and not (folder.partial / "checkpoint.npz").exists():
@@ -338,20 +195,6 @@ def _train_into(folder, config, label, args, stop, state) -> int:
               f"{snap.grad_ratio:.3g}, {summary['steps_per_second'] or 0:.0f} steps/s on {sim.backend.name} "
               f"-> {out}/{stopped}")
     return stop.exit_code if interrupted else 0
-
-
-def _make_out_dir(out: Path) -> None:
-    """A folder for files written one at a time (sweep.csv), checked before any training."""
-    from .rundir import RunDirError, check_out_dir
-    try:
-        path = check_out_dir(out) if not Path(out).is_dir() else Path(out)
-    except RunDirError as exc:
-        raise UsageError(str(exc)) from None
-    path.mkdir(parents=True, exist_ok=True)
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out} is not writable")
-    for stale in path.glob(".sweep.csv.*.tmp"):  # left by a sweep killed mid-write
-        stale.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------ sweep
@@ -384,7 +227,7 @@ def cmd_sweep(args) -> int:
     for config in configs:
         check_config(config, limit)
     out = Path(args.out)
-    _make_out_dir(out)
+    make_out_dir(out)
     columns = keys + ["final_loss", "final_accuracy", "test_accuracy", "grad_norm_ratio_first_last",
                       "dead_fraction", "saturated_fraction", "diverged", "diverged_at", "steps_per_second"]
     rows = []
@@ -392,42 +235,19 @@ def cmd_sweep(args) -> int:
     with StopSignals() as stop:
         for i, (combo, config) in enumerate(zip(combos, configs), 1):
             if not args.quiet:
-                print(f"[{i}/{len(configs)}] " + " ".join(f"{k}={_fmt(v)}" for k, v in zip(keys, combo)),
+                print(f"[{i}/{len(configs)}] " + " ".join(f"{k}={grid_value_text(v)}" for k, v in zip(keys, combo)),
                       file=sys.stderr, flush=True)
             sim, t0 = Simulation(config), time.perf_counter()
             snap = record_loop(sim, config.steps, config.every, stop)
-            s = _summary(sim, snap, label, time.perf_counter() - t0, snap.step)
-            rows.append([_fmt(v) for v in combo] + [s[c] for c in columns[len(keys):]])
-            atomic_write_text(out / "sweep.csv", _csv_text(columns, [[_cell(v) for v in r] for r in rows]))
+            s = run_summary(sim, snap, label, time.perf_counter() - t0, snap.step)
+            rows.append([grid_value_text(v) for v in combo] + [s[c] for c in columns[len(keys):]])
+            atomic_write_text(out / "sweep.csv", csv_text(columns, [[csv_cell(v) for v in r] for r in rows]))
             if stop.requested:
                 print(f"{parser_prog()} sweep: stopped by {stop.name} after {i} of {len(configs)} runs "
                       f"(the last one at step {snap.step}); {out / 'sweep.csv'} holds them", file=sys.stderr)
                 return stop.exit_code
-    print(_table(columns, rows))
+    print(text_table(columns, rows))
     return 0
-
-
-def _fmt(v) -> str:
-    return ":".join(map(str, v)) if isinstance(v, tuple) else str(v)
-
-
-def _cell(v):
-    return "" if v is None else v
-
-
-def _table(columns, rows) -> str:
-    def text(v):
-        if v is None:
-            return "-"
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return str(v)
-    cells = [[text(v) for v in row] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
-    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------ presets, config
@@ -486,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train one network and write config, metrics, summary, weights",
                          description="Train one network; write DIR/config.toml (re-runnable), DIR/metrics.csv, "
                                      "DIR/summary.json and DIR/weights.npz.",
-                         epilog=_registry_help(), formatter_class=fmt)
+                         epilog=registry_help(), formatter_class=fmt)
     add_config_arguments(run)
     run.add_argument("--every", type=int, metavar="K", help="record every K steps (default: the config's)")
     run.add_argument("--out", metavar="DIR", help="output directory (created if missing; replaced whole "
@@ -505,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser("sweep", help="run the cartesian product of --grid values, one CSV row per run",
                            description="Run every combination of the --grid values; write DIR/sweep.csv and "
-                                       "print a table.", epilog=_registry_help(), formatter_class=fmt)
+                                       "print a table.", epilog=registry_help(), formatter_class=fmt)
     add_config_arguments(sweep)
     sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                        help="a key and its values (repeatable); list values use ':' (width=8:16,32:32)")
@@ -519,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     presets.set_defaults(func=cmd_presets)
 
     config = sub.add_parser("config", help="print the fully resolved config as TOML",
-                            epilog=_registry_help(), formatter_class=fmt)
+                            epilog=registry_help(), formatter_class=fmt)
     add_config_arguments(config)
     config.set_defaults(func=cmd_config)
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from .config import atomic_write_text
-from .lockstep import Lockstep, members_from_table, members_from_vary
+from .lockstep import Lockstep, members_from_vary
 
 SUMMARY_COLUMNS = ("member", "steps", "final_loss", "final_accuracy", "test_accuracy",
                    "grad_norm_ratio_first_last", "dead_fraction", "diverged", "diverged_at",
@@ -37,7 +37,7 @@ def folder_name(label: str, taken: set[str]) -> str:
 
 def resolve_comparison(args):
     """(base Config, members, label, Comparison or None) from --preset/--config/--set/--vary."""
-    from .cli import UsageError, resolve_config
+    from .cli_common import UsageError, resolve_config
     from .comparisons import load_comparison
     from .presets import load_preset
 
@@ -60,13 +60,13 @@ def resolve_comparison(args):
 def record_lockstep(lock: Lockstep, steps: int, every: int, progress: bool = False, stops=(), on_stop=None):
     """Train all members to ``steps``, a row of metrics every ``every`` steps; at each of ``stops``
     call ``on_stop(step, snapshots)``. Ctrl-C keeps the rows recorded so far."""
-    from .cli import _metric_columns, _metric_row, _progress
+    from .cli_common import metric_columns, metric_row, progress_bar
 
     snaps = lock.snapshots()
-    columns = [_metric_columns(s) for s in snaps]
-    rows = [[_metric_row(s)] for s in snaps]
+    columns = [metric_columns(s) for s in snaps]
+    rows = [[metric_row(s)] for s in snaps]
     targets = sorted(set(range(every, steps, every)) | {steps} | {s for s in stops if 0 < s <= steps})
-    bar = _progress(steps, progress)
+    bar = progress_bar(steps, progress)
     t0 = time.perf_counter()
     interrupted = False
     done = 0
@@ -77,7 +77,7 @@ def record_lockstep(lock: Lockstep, steps: int, every: int, progress: bool = Fal
                 if target % every == 0 or target == steps:
                     for k, snap in enumerate(snaps):
                         if snap.step > rows[k][-1][0]:
-                            rows[k].append(_metric_row(snap))
+                            rows[k].append(metric_row(snap))
             if target in stops and on_stop is not None:
                 on_stop(target, lock.snapshots())
             if bar is not None:
@@ -92,7 +92,7 @@ def record_lockstep(lock: Lockstep, steps: int, every: int, progress: bool = Fal
 
 
 def cmd_compare(args) -> int:
-    from .cli import UsageError, _csv_text, _make_out_dir, _summary, _table, _weights_npz
+    from .cli_common import UsageError, csv_text, make_out_dir, run_summary, text_table, weights_npz
 
     from .comparisons import claim_step, judge, on_members, require
 
@@ -105,7 +105,7 @@ def cmd_compare(args) -> int:
             raise UsageError(str(exc)) from None
     lock = Lockstep(base, members)            # validates every member before anything is written
     out = Path(args.out)
-    _make_out_dir(out)
+    make_out_dir(out)
     steps = base.steps
     progress = sys.stderr.isatty() and not args.quiet
     if not args.quiet:
@@ -128,16 +128,16 @@ def cmd_compare(args) -> int:
     for k, (member, sim, snap) in enumerate(zip(members, lock.sims, snaps)):
         folder = out / folder_name(member.label, taken)
         folder.mkdir(parents=True, exist_ok=True)
-        summary = _summary(sim, snap, f"{label}, member {member.label}", wall, snap.step)
+        summary = run_summary(sim, snap, f"{label}, member {member.label}", wall, snap.step)
         summary["steps_per_second"] = lock.steps_per_second(k)   # its own steps over its own time
         summary.update(member=member.label, changes={kk: _jsonable(v) for kk, v in member.changes.items()},
                        differs={kk: _jsonable(getattr(lock.configs[k], kk)) for kk in lock.differs},
                        interrupted=interrupted, **digests[k])
         lock.configs[k].save(folder / "config.toml")
-        atomic_write_text(folder / "metrics.csv", _csv_text(columns[k], rows[k]))
+        atomic_write_text(folder / "metrics.csv", csv_text(columns[k], rows[k]))
         atomic_write_text(folder / "summary.json", json.dumps(summary, indent=2) + "\n")
         from .config import atomic_write_bytes
-        atomic_write_bytes(folder / "weights.npz", _weights_npz(sim))
+        atomic_write_bytes(folder / "weights.npz", weights_npz(sim))
         table_rows.append([member.label, snap.step, summary["final_loss"], summary["final_accuracy"],
                            summary["test_accuracy"], summary["grad_norm_ratio_first_last"],
                            summary["dead_fraction"], summary["diverged"], summary["diverged_at"],
@@ -145,7 +145,7 @@ def cmd_compare(args) -> int:
                            digests[k]["batch_digest"][:12]])
     csv_rows = [[("" if v is None else v) for v in r[:-1]] + [digests[k]["batch_digest"]]
                 for k, r in enumerate(table_rows)]
-    atomic_write_text(out / "summary.csv", _csv_text(list(SUMMARY_COLUMNS), csv_rows))
+    atomic_write_text(out / "summary.csv", csv_text(list(SUMMARY_COLUMNS), csv_rows))
     same = lock.same_batches()
     stopped = [f"{m.label} stopped at step {s.step} (diverged)" for m, s in zip(members, snaps) if s.diverged]
     compare_json = {
@@ -155,7 +155,7 @@ def cmd_compare(args) -> int:
     }
     atomic_write_text(out / "compare.json", json.dumps(compare_json, indent=2) + "\n")
     if not args.quiet:
-        print(_table(list(SUMMARY_COLUMNS), table_rows))
+        print(text_table(list(SUMMARY_COLUMNS), table_rows))
         print(f"steps_per_second: each member's steps over the time spent in them (members take turns). "
               f"Same data and batch order for every member: {'yes' if same else 'NO'}"
               + (f"; {'; '.join(stopped)}" if stopped else ""))
@@ -178,7 +178,7 @@ def _jsonable(v):
 
 def register(sub) -> None:
     """Add the ``compare`` subcommand to the CLI's subparsers."""
-    from .cli import _registry_help, add_config_arguments
+    from .cli_common import registry_help, add_config_arguments
     import argparse
 
     p = sub.add_parser("compare", help="train 2-4 networks in lockstep (same data and batches), one folder each",
@@ -186,7 +186,7 @@ def register(sub) -> None:
                                    "the members' settings (a comparison preset's [[member]] tables, or "
                                    "--vary key=v1,v2). Writes DIR/<member>/ with the files of `run`, "
                                    "DIR/summary.csv and DIR/compare.json (lockstep check, claim verdicts).",
-                       epilog=_registry_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=registry_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(p)
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="the setting that differs, one member per value (list values use ':')")

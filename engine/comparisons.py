@@ -17,16 +17,13 @@ the whole run:
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 
+from . import claims as C
 from .config import Config, ConfigError
+from .evidence import measure_sources
 from .lockstep import Lockstep, Member
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from .presets import load_preset, preset_claims
 
 
 class ComparisonSkipped(Exception):
@@ -74,14 +71,11 @@ class Comparison:
 
 
 def is_comparison(name: str) -> bool:
-    from .presets import load_preset
     return bool(load_preset(name).members)
 
 
 def load_comparison(name: str) -> Comparison:
     """A comparison preset; a ConfigError if it has no members or a claim names an unknown one."""
-    from .claims import preset_claims
-    from .presets import PRESET_DIR, load_preset
 
     preset = load_preset(name)
     if not preset.members:
@@ -94,7 +88,7 @@ def load_comparison(name: str) -> Comparison:
         for who in others:
             if who is not None and who not in labels:
                 raise ConfigError(f"{name}.toml: claim[{i}].member", who, " | ".join(sorted(labels)))
-    meta = tomllib.loads((PRESET_DIR / f"{name}.toml").read_text(encoding="utf-8")).get("preset", {})
+    meta = preset.meta
     threshold = meta.get("loss_threshold")
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
                                   or not threshold > 0):
@@ -129,7 +123,6 @@ def measurements(comp: Comparison, lock: Lockstep, step: int, snapshots=None) ->
 
 def judge(comp: Comparison, claim, lock: Lockstep, step: int, snapshots=None):
     """One member claim, measured on the lockstep run now (at ``step``)."""
-    from . import claims as C
     return C.judge(claim, measurements(comp, lock, step, snapshots))
 
 
@@ -145,7 +138,6 @@ def require(comp: Comparison) -> None:
 def run_and_judge(comp: Comparison, backend: str = "numpy") -> tuple[Lockstep, list]:
     """Train the members in lockstep to each claim's step and judge every claim there; claims that
     are not about members (a stage, another preset) are judged the ordinary way."""
-    from . import claims as C
     require(comp)
     base = comp.base.replace(backend=backend) if backend else comp.base
     lock = Lockstep(base, comp.members)
@@ -157,7 +149,7 @@ def run_and_judge(comp: Comparison, backend: str = "numpy") -> tuple[Lockstep, l
                 verdicts[i] = judge(comp, claim, lock, step)
     for i, claim in enumerate(comp.claims):
         if i not in verdicts:
-            verdicts[i] = C.judge(claim, C.measure_sources(comp.preset, claim, backend))
+            verdicts[i] = C.judge(claim, measure_sources(comp.preset, claim, backend))
     return lock, [verdicts[i] for i in range(len(comp.claims))]
 
 

@@ -283,7 +283,7 @@ class Config:
         d["layer_lr"] = list(self.layer_lr)
         d["channels"] = list(self.channels)
         if self.dataset == "file" and self.data_file and not self.data_sha256:
-            from .datafile import file_digest   # a saved config records which file it trained on
+            from .fileio import file_digest   # a saved config records which file it trained on
 
             d["data_sha256"] = file_digest(self.data_file)
         return d

@@ -10,7 +10,6 @@ target; optional ``columns`` (names).
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import math
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ConfigError
+from .fileio import file_digest
 
 MAX_FEATURES = 4096          # feature columns
 MAX_ROWS = 1_000_000
@@ -49,28 +49,6 @@ class TableData:
     target_name: str
     class_values: tuple      # the label value of each class index (classification)
     sha256: str
-
-
-_digests: dict = {}
-
-
-def file_digest(path) -> str:
-    """SHA-256 of a file ("" when it cannot be read), cached while size and mtime stay the same."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return ""
-    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    if key not in _digests:
-        h = hashlib.sha256()
-        try:
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-        except OSError:
-            return ""
-        _digests[key] = h.hexdigest()
-    return _digests[key]
 
 
 def _available_memory() -> int:

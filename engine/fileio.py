@@ -7,6 +7,7 @@ honour the umask, and errors that name the file.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 import tempfile
@@ -136,3 +137,25 @@ def fsync_dir(path: str | os.PathLike) -> None:
         pass
     finally:
         os.close(fd)
+
+
+_digests: dict = {}
+
+
+def file_digest(path) -> str:
+    """SHA-256 of a file ("" when it cannot be read), cached while size and mtime stay the same."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if key not in _digests:
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        except OSError:
+            return ""
+        _digests[key] = h.hexdigest()
+    return _digests[key]

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .claims import Claim, parse_changes, parse_claims
 from .config import Config, ConfigError, parse_toml, short
 from .fileio import UnreadableFile, read_text
 
@@ -44,6 +45,7 @@ class Preset:
     claims: tuple = ()      # engine.claims.Claim, the preset's own
     stages: tuple = ()      # Stage
     members: tuple = ()     # Member
+    meta: dict = field(default_factory=dict)   # the [preset] table as written (title, loss_threshold, requires...)
 
     def stage_config(self, index: int) -> Config:
         return self.config.replace(**dict(self.stages[index].changes))
@@ -99,16 +101,15 @@ def load_preset(name: str) -> Preset:
     claims, stages, members = _claims_stages_members(name, data, config)
     text = " ".join(meta.get("claim", "").split()) or (claims[0].text if claims else "")
     return Preset(name, meta.get("title", name), " ".join(meta.get("caption", "").split()),
-                  config, text, extra, claims, stages, members)
+                  config, text, extra, claims, stages, members, dict(meta))
 
 
 def _claims_stages_members(name: str, data: dict, config: Config):
-    from .claims import _changes, parse_claims
     claims = parse_claims(data.get("claim"), f"{name}.toml: claim")
     stages = []
     for i, raw in enumerate(data.get("stage", [])):
         where = f"{name}.toml: stage[{i}]"
-        changes = _changes(raw.get("set"), f"{where}.set")
+        changes = parse_changes(raw.get("set"), f"{where}.set")
         config.replace(**dict(changes))  # validate now: a bad stage is a load error
         stages.append(Stage(str(raw.get("title", f"Stage {i + 1}")), " ".join(str(raw.get("caption", "")).split()),
                             changes, parse_claims(raw.get("claim"), f"{where}.claim", stage=i)))
@@ -117,7 +118,7 @@ def _claims_stages_members(name: str, data: dict, config: Config):
         where = f"{name}.toml: member[{i}]"
         if not isinstance(raw.get("label"), str) or not raw["label"]:
             raise ConfigError(f"{where}.label", raw.get("label"), "a short label for this run")
-        changes = _changes(raw.get("set"), f"{where}.set")
+        changes = parse_changes(raw.get("set"), f"{where}.set")
         config.replace(**dict(changes))
         members.append(Member(raw["label"], changes))
     return claims, tuple(stages), tuple(members)
@@ -134,3 +135,11 @@ def list_presets(errors: list | None = None) -> list[Preset]:
             if errors is not None:
                 errors.append((name, str(exc)))
     return presets
+
+
+def preset_claims(preset) -> list[Claim]:
+    """The preset's claims, then each stage's, in order."""
+    claims = list(preset.claims)
+    for stage in preset.stages:
+        claims += list(stage.claims)
+    return claims

@@ -34,7 +34,7 @@ def config_for_data_file(config, path):
 
 def changed_file_message(config) -> str:
     """A warning when ``config`` recorded its data file's SHA-256 and the file now differs ("" if not)."""
-    from engine.datafile import file_digest
+    from engine.fileio import file_digest
 
     if config.dataset != "file" or not config.data_sha256:
         return ""

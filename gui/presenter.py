@@ -253,7 +253,8 @@ class Presenter(QtCore.QObject):
         emitter.sigDone.connect(self._on_measured)
 
         def work():
-            from engine.claims import judge, measure_sources
+            from engine.claims import judge
+            from engine.evidence import measure_sources
             out = {}
             if preset.members and not preset.stages:
                 # members are measured on one lockstep run, as `check` does (steps_to_loss and

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.claims import check_preset, preset_claims
+from engine.check_cli import check_preset
+from engine.presets import preset_claims
 from engine.presets import list_presets, load_preset, preset_names
 
 REQUIRED = ["sigmoid-vanishing", "relu-fix", "dead-relu", "leaky-rescue", "init-naive-small",

@@ -9,8 +9,9 @@ import pytest
 
 import engine.presets as presets
 from engine import Config, ConfigError
-from engine.claims import (METRICS, Claim, Source, check_preset, format_value, judge, measure,
-                           register_metric, run_snapshots)
+from engine.check_cli import check_preset
+from engine.claims import METRICS, Claim, Source, format_value, judge, measure, register_metric
+from engine.evidence import run_snapshots
 from engine.cli import main as cli_main
 
 SMALL = Config(depth=3, width=8, activation="sigmoid", init="standard_uniform", steps=20, dataset="spiral",

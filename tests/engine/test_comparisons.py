@@ -7,7 +7,8 @@ import math
 import pytest
 
 from engine import ConfigError
-from engine.claims import Claim, check_preset
+from engine.check_cli import check_preset
+from engine.claims import Claim
 from engine.comparisons import (ComparisonSkipped, MemberMeasurement, check_comparison, judge, load_comparison,
                                 run_and_judge)
 from engine.lockstep import MAX_MEMBERS, MIN_MEMBERS
@@ -43,7 +44,7 @@ def test_comparison_claims_hold(name):
 
 
 def test_check_preset_uses_the_lockstep_run():
-    """`check` (engine.claims.check_preset) gives the same verdicts as the lockstep judge."""
+    """`check` (engine.check_cli.check_preset) gives the same verdicts as the lockstep judge."""
     a = check_preset("cmp-relu-elu")
     b = check_comparison("cmp-relu-elu")
     assert [(v.value, v.threshold, v.holds) for v in a] == [(v.value, v.threshold, v.holds) for v in b]

@@ -142,7 +142,7 @@ def test_past_the_claims_step_the_mark_is_the_one_at_that_step():
 def test_a_comparison_claim_is_judged_on_the_lockstep_run_and_play_stops_at_its_step(qtbot, window):
     """cmp-centred-inputs' claim is a steps_to_loss between members: measured per member snapshot
     it was 'not finite' and showed ✗ while `check` says it holds; and play ran on past step 300."""
-    from engine.claims import check_preset
+    from engine.check_cli import check_preset
     p = window.presenter
     window.controls.choose_preset("cmp-centred-inputs")
     assert p.claim_step() == 300
