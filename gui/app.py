@@ -6,6 +6,7 @@ its first expose (``MainWindow.finish_setup``), so it appears quickly even on a 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BASE_FONT_PT = 13     # widgets; chart labels and captions are 14 pt and up
+GC_INTERVAL_S = 0.5  # the GUI thread's garbage collection timer (see main: on_shown)
 QUIT_AFTER_ENV = "GRADIENT_FLOW_LAB_QUIT_AFTER_MS"   # `python main.py` takes no options: tests use this
 
 
@@ -147,7 +149,8 @@ class RunReport:
                 "timer_late_p99_ms": None if late is None else round(late, 2),
                 "gui_cpu_share": round(gui_cpu / seconds, 2) if seconds > 0 else None,
                 "engine_cpu_share": round(engine_cpu / seconds, 2) if engine_cpu is not None and seconds > 0 else None,
-                "gui_peak_rss_mb": peak_rss_mb()}
+                "gui_peak_rss_mb": peak_rss_mb(),
+                "gc_on_worker_threads": gc.isenabled()}   # False: only the GUI thread collects (main)
 
 
 class _FirstExpose:
@@ -221,7 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         window.showMaximized()
 
+    collector = []
+
     def on_shown():
+        # From here on other threads run Python (engine pipe, claim runs, edge renders): the cyclic
+        # garbage collector must never run in one of them, or it destroys Qt objects off the GUI
+        # thread (seen as crashes and deadlocks). pyqtgraph's collector disables the automatic
+        # one and collects on a timer of the GUI thread.
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+        collector.append(GarbageCollector(interval=GC_INTERVAL_S))
         age = process_age_s()
         if args.report_startup:
             since = f"{age:.3f} s after process start, " if age is not None else ""

@@ -1,4 +1,5 @@
 """GUI tests run headless: the offscreen Qt platform must be chosen before Qt is imported."""
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -18,3 +19,23 @@ def make_snapshot():
 def _private_settings(tmp_path, monkeypatch):
     """The app's QSettings go to a temporary folder: tests never read or write the user's."""
     monkeypatch.setenv("GRADIENT_FLOW_LAB_SETTINGS_DIR", str(tmp_path / "settings"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _garbage_collected_on_the_gui_thread(qapp):
+    """As in the app (gui/app.py): the cyclic collector runs only on the GUI thread's timer, never in
+    a worker thread, where it would destroy Qt objects of earlier tests off the GUI thread (this
+    crashed test_actions about one run in three)."""
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    from gui.app import GC_INTERVAL_S
+    collector = GarbageCollector(interval=GC_INTERVAL_S)
+    yield
+    collector.timer.stop()
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def _collect_between_tests(_garbage_collected_on_the_gui_thread):
+    yield
+    gc.collect()     # on the GUI thread: one test's windows never reach the next test's threads

@@ -299,3 +299,6 @@ def test_quit_after_report_prints_one_json_line(tmp_path):
     assert set(report) >= {"steps", "seconds", "frames", "steps_per_second", "fps"}
     assert report["steps"] > 0 and report["frames"] > 0 and 0 < report["seconds"] <= 10
     assert report["steps_per_second"] == pytest.approx(report["steps"] / report["seconds"], rel=0.01)
+    # worker threads (engine pipe, claim runs, edge renders) never run the cyclic collector: it
+    # would destroy Qt objects off the GUI thread
+    assert report["gc_on_worker_threads"] is False
