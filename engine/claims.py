@@ -239,19 +239,11 @@ class Claim:
     @classmethod
     def from_dict(cls, data: Mapping, where: str = "claim", stage: int | None = None) -> "Claim":
         """Parse one ``[[claim]]`` table; a ConfigError names the key, the value and what is allowed."""
-        allowed = {"text", "metric", "op", "value", "against", "at_step", "member", "set"}
-        for key in data:
-            if key not in allowed:
-                raise ConfigError(f"{where}.{key}", "(unknown key)", "one of: " + ", ".join(sorted(allowed)))
-        text, metric, op = data.get("text"), data.get("metric"), data.get("op")
+        _only_keys(data, {"text", "metric", "op", "value", "against", "at_step", "member", "set"}, where)
+        text, op = data.get("text"), data.get("op")
         if not isinstance(text, str) or not text.strip():
             raise ConfigError(f"{where}.text", text, "a sentence stating the claim")
-        if not isinstance(metric, str):
-            raise ConfigError(f"{where}.metric", metric, "a metric name, e.g. grad_ratio or dead_fraction[2]")
-        try:
-            known_metric(metric)
-        except ValueError as exc:
-            raise ConfigError(f"{where}.metric", metric, str(exc)) from None
+        metric = _metric_name(data, where, "a metric name, e.g. grad_ratio or dead_fraction[2]")
         if op not in OPS:
             raise ConfigError(f"{where}.op", op, " | ".join(OPS))
         value, against = data.get("value"), data.get("against")
@@ -270,6 +262,24 @@ class Claim:
                    at_step, member, stage, parse_changes(data.get("set"), f"{where}.set"))
 
 
+def _only_keys(table: Mapping, allowed: set, where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"{where}.{key}", "(unknown key)", "one of: " + ", ".join(sorted(allowed)))
+
+
+def _metric_name(table: Mapping, where: str, expected: str) -> str:
+    """``table["metric"]``, checked to name a metric that can be measured."""
+    metric = table.get("metric")
+    if not isinstance(metric, str):
+        raise ConfigError(f"{where}.metric", metric, expected)
+    try:
+        known_metric(metric)
+    except ValueError as exc:
+        raise ConfigError(f"{where}.metric", metric, str(exc)) from None
+    return metric
+
+
 def parse_changes(raw, where: str) -> tuple:
     if raw is None:
         return ()
@@ -285,17 +295,8 @@ def parse_changes(raw, where: str) -> tuple:
 def _parse_against(raw, where: str) -> Against:
     if not isinstance(raw, Mapping):
         raise ConfigError(where, raw, "a table: { metric = ..., member/stage/preset/set = ..., factor = ... }")
-    allowed = {"metric", "factor", "offset", "member", "stage", "preset", "set", "at_step"}
-    for key in raw:
-        if key not in allowed:
-            raise ConfigError(f"{where}.{key}", "(unknown key)", "one of: " + ", ".join(sorted(allowed)))
-    metric = raw.get("metric")
-    if not isinstance(metric, str):
-        raise ConfigError(f"{where}.metric", metric, "a metric name")
-    try:
-        known_metric(metric)
-    except ValueError as exc:
-        raise ConfigError(f"{where}.metric", metric, str(exc)) from None
+    _only_keys(raw, {"metric", "factor", "offset", "member", "stage", "preset", "set", "at_step"}, where)
+    metric = _metric_name(raw, where, "a metric name")
     for key in ("factor", "offset"):
         v = raw.get(key, 0.0)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):

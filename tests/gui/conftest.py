@@ -6,7 +6,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
-from tests.gui.fakes import fake_snapshot  # noqa: E402
+from tests.gui.fakes import fake_snapshot, pid_alive  # noqa: E402
 
 
 @pytest.fixture
@@ -39,3 +39,40 @@ def _garbage_collected_on_the_gui_thread(qapp):
 def _collect_between_tests(_garbage_collected_on_the_gui_thread):
     yield
     gc.collect()     # on the GUI thread: one test's windows never reach the next test's threads
+
+
+@pytest.fixture
+def make_runner(qtbot):
+    """``make_runner(factory=None)`` -> a SimulationRunner; each is shut down at teardown and its
+    engine process must be gone (no orphan)."""
+    from gui.runner import SimulationRunner
+    runners = []
+
+    def make(factory=None):
+        runner = SimulationRunner(factory)
+        runners.append(runner)
+        return runner
+
+    yield make
+    for runner in runners:
+        pid = runner.pid
+        runner.shutdown()
+        assert pid is None or not pid_alive(pid)
+
+
+@pytest.fixture
+def make_window(qtbot):
+    """``make_window(factory=None, config=..., preset=None, theme="dark")`` -> a shown MainWindow,
+    set up; closed at teardown."""
+    from engine import Config
+    from gui.main_window import MainWindow
+    from gui.settings import open_settings
+
+    def make(factory=None, config=Config(depth=3, width=8, n_samples=200), preset=None, theme="dark"):
+        window = MainWindow(settings=open_settings(), factory=factory, theme_name=theme)
+        qtbot.addWidget(window)          # closed at teardown: closeEvent ends the engine process
+        window.resize(1600, 900)
+        window.show()
+        window.finish_setup(config=config, preset=preset)
+        return window
+    return make

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -115,3 +117,15 @@ def fake_snapshot_float32(sizes: Sequence[int], *, fade: float = 3.0, seed: int 
         unit_activation=unit_activation, unit_dead=unit_dead, unit_saturation=unit_saturation,
         activation_samples=[a.copy() for a in unit_activation], prelu_slopes=np.full(len(widths), np.nan),
         history_grad_norms=np.zeros((0, L)))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its parent) counts as gone
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

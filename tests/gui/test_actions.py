@@ -1,6 +1,6 @@
 """Keys that always work (gui/actions.py): a focused field commits first and never gets the space."""
 import pytest
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtWidgets
 from PySide6.QtCore import Qt
 
 from engine import Config

@@ -18,18 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SMALL = Config(depth=3, width=8, n_samples=200)
 
 
-@pytest.fixture
-def make_window(qtbot):
-    def make(factory=None, config=SMALL, preset=None, theme="dark"):
-        window = MainWindow(settings=open_settings(), factory=factory, theme_name=theme)
-        qtbot.addWidget(window)          # closed at teardown: closeEvent ends the engine process
-        window.resize(1600, 900)
-        window.show()
-        window.finish_setup(config=config, preset=preset)
-        return window
-    return make
-
-
 def steps_shown(window) -> int:
     h = window.gradients.history._history
     return 0 if h is None else h.n

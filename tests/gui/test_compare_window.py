@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.presets import load_preset
-from tests.gui.test_app import make_window, play  # noqa: F401  (fixture)
+from tests.gui.test_app import play
 
 
 def test_a_comparison_preset_runs_its_members_side_by_side(qtbot, make_window):

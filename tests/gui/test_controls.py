@@ -1,6 +1,5 @@
 """The control panel: one widget per Config field, registries as menus, no signal loops."""
 import pytest
-from PySide6 import QtCore, QtWidgets
 
 from engine import Config
 from engine.activations import ACTIVATIONS

@@ -13,40 +13,12 @@ import pytest
 
 from engine import Config
 from gui.frames import Frame, SampledEdges, compact_snapshot, merge_frames, sample_plan
-from gui.runner import RateMeter, SimulationRunner
-from tests.gui.fakes import fake_snapshot, fake_snapshot_float32
+from gui.runner import RateMeter
+from tests.gui.fakes import fake_snapshot, fake_snapshot_float32, pid_alive
 from tests.gui.fakes_window import BrokenStep, fake_factory, refuse_depth_3
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = Config(depth=2, width=8, n_samples=100)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (exited, not yet reaped by its parent) counts as gone
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def make_runner(qtbot):
-    runners = []
-
-    def make(factory=None):
-        runner = SimulationRunner(factory)
-        runners.append(runner)
-        return runner
-
-    yield make
-    for runner in runners:
-        pid = runner.pid
-        runner.shutdown()
-        assert pid is None or not pid_alive(pid)
 
 
 def wait_frame(qtbot, runner, timeout=20_000) -> Frame:

@@ -8,24 +8,9 @@ import pytest
 
 from engine import Config, Simulation
 from gui.frames import SampledEdges, compact_snapshot, frame_snapshot, sample_plan
-from gui.runner import SimulationRunner
 from tests.gui.digest_sim import DigestSimulation
 
 SMALL = Config(depth=2, width=8, n_samples=200, seed=5)
-
-
-@pytest.fixture
-def make_runner(qtbot):
-    runners = []
-
-    def make(factory=None):
-        runner = SimulationRunner(factory)
-        runners.append(runner)
-        return runner
-
-    yield make
-    for runner in runners:
-        runner.shutdown()
 
 
 # ------------------------------------------------------------------ frames

@@ -1,11 +1,10 @@
 """Honest numbers: divergence keeps the last finite state, zero reads "< 1e-38", legible themes."""
 import dataclasses
-import math
 
 import numpy as np
 import pytest
 
-from engine import Config, Simulation
+from engine import Simulation
 from engine.presets import load_preset
 from gui import colors
 from gui.honest import DivergenceKeeper, all_finite, first_nonfinite

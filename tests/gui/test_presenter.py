@@ -1,12 +1,11 @@
 """Presenter mode: the claim line with its live value, large type (measured), stages, run to the claim."""
 import pytest
-from PySide6 import QtWidgets
 from PySide6.QtCore import Qt
 
 from engine.presets import load_preset
 from gui.main_window import MainWindow
 from gui.settings import open_settings
-from gui.textscale import font_px, text_sizes
+from gui.textscale import text_sizes
 from tests.gui.fakes_window import fake_factory
 
 
