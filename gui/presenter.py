@@ -95,6 +95,8 @@ def verdict_html(verdict, stated=None, live: bool = True) -> tuple[str, str]:
 
     shown = verdict
     at, step = verdict.at_step, verdict.step
+    if not live and verdict.holds is None and verdict.value != verdict.value:   # nothing measured yet
+        return f"{mark(verdict)}&nbsp;{_esc(verdict.text)}", _esc(verdict.detail)
     if not live:
         value = f"computed headless: {cmp(verdict)}" + (f" at step {step:,}" if step is not None else "")
     elif at is None or step is None:
@@ -118,6 +120,9 @@ def verdict_html(verdict, stated=None, live: bool = True) -> tuple[str, str]:
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+PENDING_TEXT = "being measured headless on a background thread…"
 
 
 class _Measured(QtCore.QObject):
@@ -326,6 +331,8 @@ class Presenter(QtCore.QObject):
                 pending = judge(claim, {})
                 if failed is not None:   # e.g. "cmp-cpu-gpu needs a GPU: ...", not "no run measured"
                     pending = dataclasses.replace(pending, detail=str(failed) or type(failed).__name__)
+                else:
+                    pending = dataclasses.replace(pending, detail=PENDING_TEXT)
                 rows.append((pending, None, False))
         return rows
 

@@ -11,7 +11,6 @@ needed). Frame i shows step round(i * steps / (frames - 1)); a PNG is the last f
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from pathlib import Path
@@ -318,7 +317,9 @@ class _ZigzagDriver:
             w._start = tuple(float(v) for v in table["start"])
         if "target" in table:
             w._target = tuple(float(v) for v in table["target"])
+        w.rates.setCurrentIndex(w.rates.findData("best"))   # the preset's lr is the shared one
         w._rebuild()
+        w.wait_for_rates()      # the panels at each side's best stable rate, as the window shows them
         w.set_theme(theme)
         self.last_step = w.final_step()
 

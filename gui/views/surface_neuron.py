@@ -23,6 +23,7 @@ RESOLUTION = 121
 N_CONTOURS = 12
 BATCH_CHOICES = (("1 (per sample)", 1), ("4", 4), ("16", 16), ("full batch", 0))
 DEFAULT_LR = {"sgd": 0.75, "momentum": 0.1, "adam": 0.1}
+RATE_CHOICES = (("each best", "best"), ("shared", "shared"))
 
 
 def _font(px: int, bold: bool = False) -> QtGui.QFont:
@@ -170,7 +171,7 @@ class _NeuronPanel(QtWidgets.QWidget):
         else:
             where = "not at the minimum yet"
         ratio = f"{so_far.path_ratio:.2f}×" if math.isfinite(so_far.path_ratio) else "–"
-        self.numbers.setText(f"path ÷ straight: {ratio}\nstep {k}  ·  {where}")
+        self.numbers.setText(f"lr {self.problem.lr:.3g}  ·  path ÷ straight: {ratio}\nstep {k}  ·  {where}")
 
     @property
     def finished(self) -> bool:
@@ -189,16 +190,18 @@ class _FairSignal(QtCore.QObject):
     sigDone = QtCore.Signal(int, object)
 
 
-def fairness_text(fc) -> str:
-    """The fair comparison in two lines: each side at its own best stable rate, then at the shared one."""
+def fairness_text(fc, panels: str = "shared") -> str:
+    """The fair comparison in two lines: each side at its own best stable rate, then at the shared
+    one; ``panels`` ("best" or "shared") says which of the two the panels below animate."""
     def steps(side):
         return f"{side.steps} steps" if side.steps is not None else "never"
     pb, cb = fc.positive_best, fc.centred_best
     ratio = fc.best_steps_ratio
     verdict = f" → positive inputs need {ratio:.1f}× the steps" if math.isfinite(ratio) else ""
-    return (f"At each side's best stable lr: positive {steps(pb)} (lr {pb.problem.lr:.2g}) vs "
+    best_mark, shared_mark = (" (the panels below)", "") if panels == "best" else ("", " (the panels below)")
+    return (f"At each side's best stable lr{best_mark}: positive {steps(pb)} (lr {pb.problem.lr:.2g}) vs "
             f"zero-centred {steps(cb)} (lr {cb.problem.lr:.2g}){verdict}.\n"
-            f"At the shared lr {fc.shared_lr:.2g} (the panels below): positive {steps(fc.positive_shared)} vs "
+            f"At the shared lr {fc.shared_lr:.2g}{shared_mark}: positive {steps(fc.positive_shared)} vs "
             f"zero-centred {steps(fc.centred_shared)} — a shared rate hides the cost: positive inputs "
             f"only tolerate a {fc.best_lr_ratio:.1f}× smaller step.")
 
@@ -232,14 +235,21 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         self.replay = QtWidgets.QPushButton("⟲ Replay")
         self.seed = QtWidgets.QSpinBox()
         self.seed.setRange(0, 9999)
+        # which learning rates the panels animate: at one shared rate the zig-zag side can reach the
+        # minimum first (it tolerates only a smaller step, which one shared rate hides), so the
+        # default is each side at its own best stable rate, once the search has found them
+        self.rates = QtWidgets.QComboBox()
+        for text, value in RATE_CHOICES:
+            self.rates.addItem(text, value)
         # two rows, so the view fits a dock beside the graph as well as a full screen
         bar = QtWidgets.QHBoxLayout()
-        settings = settings_row((("optimiser", self.optimizer), ("lr", self.lr),
-                                 ("batch", self.batch), ("seed", self.seed)), 18, min_chars=6, spacing=12)
+        settings = settings_row((("optimiser", self.optimizer), ("lr", self.lr), ("rates", self.rates)),
+                                18, min_chars=6, spacing=12)
         for b in (self.play, self.step_button, self.replay):
             b.setFont(_font(18, bold=True))
             bar.addWidget(b)
-        bar.addStretch(1)
+        bar.addSpacing(12)
+        bar.addLayout(settings_row((("batch", self.batch), ("seed", self.seed)), 18, min_chars=6, spacing=12), 1)
         panels = QtWidgets.QHBoxLayout()
         panels.addWidget(self.left, 1)
         panels.addWidget(self.right, 1)
@@ -256,12 +266,14 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         lay.addWidget(self.fairness)
         lay.addLayout(panels, 1)
         self._fair_token = 0
+        self.fair_result = None
 
         self._timer = QtCore.QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self._on_tick)
         self.optimizer.currentTextChanged.connect(self._on_optimizer)
-        self.lr.valueChanged.connect(self._rebuild)
+        self.lr.valueChanged.connect(self._on_lr)
+        self.rates.currentIndexChanged.connect(self._on_rates)
         self.batch.currentIndexChanged.connect(self._rebuild)
         self.seed.valueChanged.connect(self._rebuild)
         self.left.inputs.currentIndexChanged.connect(self._rebuild)
@@ -281,13 +293,40 @@ class NeuronSurfaceView(QtWidgets.QWidget):
                                optimizer=self.optimizer.currentText(), lr=self.lr.value(),
                                batch_size=self.batch.currentData(), seed=self.seed.value(), steps=300)
 
+    @property
+    def rate_mode(self) -> str:
+        """"best": each panel at its side's best stable rate (once found); "shared": both at the lr box's."""
+        return self.rates.currentData()
+
     def _rebuild(self, *_):
         """New settings: while playing, animate from step 0; when paused, show the whole path."""
+        self.fair_result = None
         for panel in (self.left, self.right):
             panel.set_problem(self.problem(panel.inputs.currentData()))
         self._start_fairness()
-        self.show_step(0 if self.play.isChecked() else self.final_step())
+        self._from_the_start()
         self.sigProblemChanged.emit()
+
+    def _from_the_start(self) -> None:
+        self.show_step(0 if self.play.isChecked() else self.final_step())
+
+    def apply_rates(self) -> None:
+        """Give the panels the rates ``rate_mode`` asks for: the best-rate problems of the finished
+        search, or the shared rate (also while the search is still running)."""
+        fc = self.fair_result
+        best = {} if fc is None or self.rate_mode != "best" else {
+            side.problem.inputs: side.problem for side in (fc.positive_best, fc.centred_best)}
+        changed = False
+        for panel in (self.left, self.right):
+            shared = self.problem(panel.inputs.currentData())
+            problem = best.get(shared.inputs, shared)
+            if panel.problem != problem:
+                panel.set_problem(problem)
+                changed = True
+        if fc is not None:
+            self.fairness.setText(fairness_text(fc, self.rate_mode))
+        if changed:
+            self._from_the_start()
 
     def final_step(self) -> int:
         """Enough steps for both panels to reach the minimum (or their whole paths)."""
@@ -304,7 +343,8 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         """Search each side's best stable learning rate on a thread (about half a second)."""
         from engine.zigzag import fair_comparison
         self._fair_token += 1
-        token, left, right = self._fair_token, self.left.problem, self.right.problem
+        token = self._fair_token
+        left, right = (self.problem(p.inputs.currentData()) for p in (self.left, self.right))
         self.fairness.setText("Searching each side's best stable learning rate…")
         emitter = _FairSignal(self)      # owned by the view, never deleted off the main thread (see gui/presenter.py)
         emitter.sigDone.connect(self._on_fair)
@@ -331,9 +371,27 @@ class NeuronSurfaceView(QtWidgets.QWidget):
             self.fairness.setText(f"Best-rate comparison unavailable: {result}")
             return
         self.fair_result = result
-        self.fairness.setText(fairness_text(result))
+        self.apply_rates()
+
+    def wait_for_rates(self) -> None:
+        """Search the best rates here and now (for a recording, which cannot wait for the thread)."""
+        from engine.zigzag import fair_comparison
+        self._fair_token += 1       # a search still running on its thread is now out of date
+        left, right = (self.problem(p.inputs.currentData()) for p in (self.left, self.right))
+        self.fair_result = fair_comparison(left, right)
+        self.apply_rates()
 
     # ------------------------------------------------------------------ slots
+    def _on_lr(self, _value):
+        # a lecturer who types a learning rate wants to see that rate: the panels follow it
+        if self.rate_mode != "shared":
+            with QtCore.QSignalBlocker(self.rates):
+                self.rates.setCurrentIndex(self.rates.findData("shared"))
+        self._rebuild()
+
+    def _on_rates(self, _index):
+        self.apply_rates()
+
     def _on_optimizer(self, name: str):
         with QtCore.QSignalBlocker(self.lr):
             self.lr.setValue(DEFAULT_LR[name])

@@ -180,3 +180,19 @@ def test_quitting_in_presenter_mode_saves_the_normal_layout(qtbot, window):
         assert fresh.controls_dock.isVisible()
     finally:
         fresh.actions_hub.detach()
+
+
+def test_a_claim_not_yet_measured_says_so_instead_of_not_finite(qtbot, window):
+    """The zig-zag preset's claims are measured headless: until they arrive the line says that
+    they are being measured, never 'not finite > not finite — no run measured for None'."""
+    from gui.presenter import PENDING_TEXT
+    p = window.presenter
+    window.controls.choose_preset("zigzag")
+    assert p.preset.name == "zigzag"
+    text = p.bar.value_label.text()
+    if p._refs:             # the background run was quicker than this line: it must say ✓ or ✗
+        assert "computed headless" in text
+    else:
+        assert PENDING_TEXT in text and "not finite" not in text and "None" not in text
+    qtbot.waitUntil(lambda: "computed headless" in p.bar.value_label.text(), timeout=60_000)
+    assert "✓" in p.bar.claim_label.text()

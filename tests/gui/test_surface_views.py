@@ -136,10 +136,38 @@ def test_neuron_view_compares_each_side_at_its_best_stable_rate(qtbot):
     view = NeuronSurfaceView()
     qtbot.addWidget(view)
     qtbot.waitUntil(lambda: "best stable lr" in view.fairness.text(), timeout=20_000)
-    expected = fair_comparison(view.left.problem, view.right.problem)
+    # the settings' problems: once the search is done the panels show the best-rate ones
+    expected = fair_comparison(view.problem(view.left.inputs.currentData()),
+                               view.problem(view.right.inputs.currentData()))
     text = view.fairness.text()
     assert f"positive {expected.positive_best.steps} steps" in text
     assert f"zero-centred {expected.centred_best.steps} steps" in text
     assert expected.positive_best.steps > expected.centred_best.steps      # the honest lesson
     # at the shared rate the zig-zag can even look faster: both are shown
     assert f"positive {expected.positive_shared.steps} steps vs zero-centred {expected.centred_shared.steps}" in text
+
+
+def test_neuron_view_animates_each_side_at_its_best_rate_so_the_lesson_holds(qtbot):
+    """At one shared rate the zig-zag side can reach the minimum first (DESIGN: 38 vs 55 steps);
+    the panels animate each side at its own best stable rate, where zero-centred inputs win."""
+    from engine.zigzag import fair_comparison
+    view = NeuronSurfaceView()
+    qtbot.addWidget(view)
+    assert view.rate_mode == "best"
+    shared = fair_comparison(view.problem(view.left.inputs.currentData()),
+                             view.problem(view.right.inputs.currentData()))
+    qtbot.waitUntil(lambda: view.fair_result is not None, timeout=20_000)
+    assert view.left.problem == shared.positive_best.problem
+    assert view.right.problem == shared.centred_best.problem
+    assert view.left.stats.steps_to_min > view.right.stats.steps_to_min     # what the panels show
+    assert f"lr {shared.positive_best.problem.lr:.3g}" in view.left.numbers.text()
+    assert "best stable lr (the panels below)" in view.fairness.text()
+
+    view.rates.setCurrentIndex(view.rates.findData("shared"))
+    assert view.left.problem.lr == view.right.problem.lr == view.lr.value()
+    assert f"shared lr {view.lr.value():.2g} (the panels below)" in view.fairness.text()
+
+    # typing a learning rate shows that rate (and searches again)
+    view.rates.setCurrentIndex(view.rates.findData("best"))
+    view.lr.setValue(0.3)
+    assert view.rate_mode == "shared" and view.left.problem.lr == 0.3 == view.right.problem.lr
