@@ -173,6 +173,38 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def fit_tick_labels(axis) -> None:
+    """Make ``axis`` choose major ticks no closer than its widest label (plus a gap): pyqtgraph's
+    spacing depends on the axis length only, so big tick fonts on a narrow chart overlap."""
+    GAP = 1.33
+    choose = axis.tickSpacing
+
+    def spacing(lo, hi, size):
+        levels = choose(lo, hi, size)
+        if not levels or hi == lo:
+            return levels
+        metrics = QtGui.QFontMetrics(axis.style.get("tickFont") or axis.font())
+        widest = max(metrics.horizontalAdvance(axis.tickStrings([v], 1.0, levels[0][0])[0] or "0")
+                     for v in (lo, hi))
+        step = levels[0][0]
+        # a third of a label's width between labels; never fewer than two ticks in view
+        while size * step / abs(hi - lo) < GAP * widest and _next_nice(step) <= abs(hi - lo) / 2:
+            step = _next_nice(step)
+        return [(step, 0.0)] if step != levels[0][0] else levels
+
+    axis.tickSpacing = spacing
+
+
+def _next_nice(step: float) -> float:
+    """The next of 1, 2, 5, 10, 20, 50... above ``step``."""
+    exp = math.floor(math.log10(step))
+    mant = step / 10 ** exp
+    for nice in (2, 5, 10):
+        if mant < nice - 1e-9:
+            return nice * 10 ** exp
+    return 20 * 10 ** exp
+
+
 class CompareCharts(ChartBase):
     """Overlaid per-member charts: loss, accuracy, first/last gradient ratio, per-layer norms now."""
 
@@ -183,12 +215,15 @@ class CompareCharts(ChartBase):
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
+        # four charts share the width of one panel: short titles, and fewer step ticks than a full
+        # chart (at presenter sizes "200400600800" ran together)
         self.loss_plot = self.make_plot("Training loss", "step", "loss", log_y=True)
-        self.acc_plot = self.make_plot("Accuracy (training set)", "step", "accuracy")
-        self.ratio_plot = self.make_plot("First / last layer ‖∇W‖", "step", "ratio", log_y=True)
-        self.norms_plot = self.make_plot("‖∇W‖ per layer, now", "layer (input → output)", "‖∇W‖", log_y=True)
+        self.acc_plot = self.make_plot("Train accuracy", "step", "accuracy")
+        self.ratio_plot = self.make_plot("‖∇W‖ ratio", "step", "first ÷ last", log_y=True)
+        self.norms_plot = self.make_plot("‖∇W‖ per layer", "layer (input → output)", "‖∇W‖", log_y=True)
         for pw in self._plots:
             pw.setMinimumSize(200, 180)
+            fit_tick_labels(pw.getPlotItem().getAxis("bottom"))
             pw.getPlotItem().setMenuEnabled(False)
             layout.addWidget(pw)
         self.acc_plot.setYRange(0.0, 1.0)
@@ -355,6 +390,8 @@ class CompareView(QtWidgets.QWidget):
         self.key = QtWidgets.QLabel()           # the charts' legend, outside the data
         self.key.setFont(font(NUMBERS_PX, bold=True, pixels=True))
         self.key.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.key.setWordWrap(True)              # one long legend line set the window wider than the screen
+        self.key.setMinimumWidth(10)
         charts_host = QtWidgets.QWidget()
         charts_box = QtWidgets.QVBoxLayout(charts_host)
         charts_box.setContentsMargins(0, 0, 0, 0)

@@ -154,3 +154,27 @@ def test_the_comparison_fits_beside_the_controls_and_the_docks(view):
                                            "activation=leaky_relu, leaky_slope=0.2"], title=comp.title)
     view.set_snapshots(lock.step(2))
     assert view.minimumSizeHint().width() <= 950, view.minimumSizeHint()
+
+
+def test_step_ticks_never_run_together_on_a_narrow_chart(qtbot):
+    """pyqtgraph spaces ticks by axis length alone: at 28 px on a 200 px chart, 0..1000 came out as
+    "200400600800". fit_tick_labels keeps each major tick at least 1.33 label widths apart."""
+    import pyqtgraph as pg
+    from PySide6 import QtGui
+
+    from gui.views.compare import _next_nice, fit_tick_labels
+    assert [_next_nice(v) for v in (1, 2, 5, 200, 0.05)] == [2, 5, 10, 500, 0.1]
+    pw = pg.PlotWidget()
+    qtbot.addWidget(pw)
+    axis = pw.getPlotItem().getAxis("bottom")
+    big = QtGui.QFont()
+    big.setPixelSize(28)
+    axis.setStyle(tickFont=big)
+    plain = axis.tickSpacing(0, 1000, 200)[0][0]
+    fit_tick_labels(axis)
+    fitted = axis.tickSpacing(0, 1000, 200)[0][0]
+    label = QtGui.QFontMetrics(big).horizontalAdvance("1000")
+    assert 200 * plain / 1000 < 1.33 * label          # the negative control: pyqtgraph's own spacing overlaps
+    assert 200 * fitted / 1000 >= 1.33 * label
+    wide = axis.tickSpacing(0, 1000, 2000)[0][0]
+    assert 2000 * wide / 1000 >= 1.33 * label and wide <= plain    # a wide chart keeps its finer ticks
