@@ -17,6 +17,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .config import ConfigError
+from .flatparams import adopt, flat_layout, initial_values
 from .initializers import INITIALIZERS
 from .layers.conv import conv_backward, conv_forward, output_size
 from .layers.norm import norm_backward, norm_forward
@@ -91,48 +92,18 @@ class ConvNetwork:
         shapes = [(s.out_channels, s.in_channels, k, k) for s in self.specs]
         shapes += list(zip(self.dense_sizes[:-1], self.dense_sizes[1:]))
         bias_sizes = [s.out_channels for s in self.specs] + self.dense_sizes[1:]
-        offset = 0
-        self.w_slices, self.b_slices = [], []
-        for shape, nb in zip(shapes, bias_sizes):
-            size = int(np.prod(shape))
-            self.w_slices.append((offset, offset + size, tuple(shape)))
-            offset += size
-            self.b_slices.append((offset, offset + nb, (nb,)))
-            offset += nb
-        self.gamma_slices, self.beta_slices = [], []
-        if self.norm != "none":
-            for width in self.hidden_widths:
-                self.gamma_slices.append((offset, offset + width, (width,)))
-                offset += width
-                self.beta_slices.append((offset, offset + width, (width,)))
-                offset += width
-        self.slope_slice = None
-        if self.act.learnable:
-            self.slope_slice = (offset, offset + self.depth, (self.depth,))
-            offset += self.depth
-        self.n_params = offset
-        starts = [s for wsl, bsl in zip(self.w_slices, self.b_slices) for s in (wsl[0], bsl[0])]
-        self.segment_starts = np.array(starts + ([self.b_slices[-1][1]] if offset > self.b_slices[-1][1] else []))
-
-        self.theta = xp.zeros(self.n_params, dtype=self.dtype)
-        self.grad = xp.zeros(self.n_params, dtype=self.dtype)
-        self._bind_views()
-
-        host = np.zeros(self.n_params)
+        layout = flat_layout(shapes, bias_sizes, self.hidden_widths if self.norm != "none" else (),
+                             self.depth if self.act.learnable else 0)
+        adopt(self, layout)
         init = INITIALIZERS[config.init]
-        for (start, stop, shape), (bstart, bstop, _) in zip(self.w_slices, self.b_slices):
+
+        def draw(shape):
             if len(shape) == 4:   # fans as PyTorch counts them: in*k*k and out*k*k
                 o, i, kh, kw = shape
                 m = init(rng, i * kh * kw, o * kh * kw, sigma=config.init_sigma, gain=config.init_gain)
-                host[start:stop] = np.ascontiguousarray(m[:, :o].T).ravel()
-            else:
-                host[start:stop] = init(rng, *shape, sigma=config.init_sigma, gain=config.init_gain).ravel()
-            host[bstart:bstop] = config.bias_init
-        for start, stop, _ in self.gamma_slices:
-            host[start:stop] = 1.0
-        if self.slope_slice:
-            host[self.slope_slice[0]:self.slope_slice[1]] = config.prelu_init
-        self.theta[...] = xp.asarray(host, dtype=self.dtype)
+                return np.ascontiguousarray(m[:, :o].T)
+            return init(rng, *shape, sigma=config.init_sigma, gain=config.init_gain)
+        self.theta[...] = xp.asarray(initial_values(layout, config, draw), dtype=self.dtype)
 
         self.running_mean = [xp.zeros(wd, dtype=self.dtype) for wd in self.hidden_widths]
         self.running_var = [xp.ones(wd, dtype=self.dtype) for wd in self.hidden_widths]

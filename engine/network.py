@@ -10,11 +10,12 @@ what ``signals`` holds), ``s = gamma * norm(a) + beta`` (or ``s = a``), ``h = f(
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .flatparams import adopt, flat_layout, initial_values
 from .initializers import INITIALIZERS
 from .kernels import FUSED_MIN_ELEMENTS, fused_bias_activation, multiply_into
 from .layers.residual import skip_sources
@@ -76,44 +77,14 @@ class Network:
         self.skips = skip_sources(config)      # {last layer of a block: its first layer}
         self._block_firsts = set(self.skips.values())
 
-        # ---- layout of the flat buffers
-        offset = 0
-        self.w_slices, self.b_slices = [], []
-        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:]):
-            self.w_slices.append((offset, offset + fan_in * fan_out, (fan_in, fan_out)))
-            offset += fan_in * fan_out
-            self.b_slices.append((offset, offset + fan_out, (fan_out,)))
-            offset += fan_out
-        self.gamma_slices, self.beta_slices = [], []
-        if self.norm != "none":
-            for width in config.widths:
-                self.gamma_slices.append((offset, offset + width, (width,)))
-                offset += width
-                self.beta_slices.append((offset, offset + width, (width,)))
-                offset += width
-        self.slope_slice = None
-        if self.act.learnable:
-            self.slope_slice = (offset, offset + self.depth, (self.depth,))
-            offset += self.depth
-        self.n_params = offset
-        # segment starts for per-layer norms: W_0, b_0, W_1, b_1, ... (then the rest as one segment)
-        starts = [s for w, b in zip(self.w_slices, self.b_slices) for s in (w[0], b[0])]
-        self.segment_starts = np.array(starts + ([self.b_slices[-1][1]] if offset > self.b_slices[-1][1] else []))
-
-        self.theta = xp.zeros(self.n_params, dtype=self.dtype)
-        self.grad = xp.zeros(self.n_params, dtype=self.dtype)
-        self._bind_views()
-
-        # ---- initial values, drawn on the host in float64 for backend-independent numbers
-        host = np.zeros(self.n_params)
+        # ---- the flat buffers (engine/flatparams.py) and their initial values
+        layout = flat_layout(list(zip(self.sizes[:-1], self.sizes[1:])), self.sizes[1:],
+                             config.widths if self.norm != "none" else (),
+                             self.depth if self.act.learnable else 0)
+        adopt(self, layout)
         init = INITIALIZERS[config.init]
-        for (start, stop, shape), (bstart, bstop, _) in zip(self.w_slices, self.b_slices):
-            host[start:stop] = init(rng, *shape, sigma=config.init_sigma, gain=config.init_gain).ravel()
-            host[bstart:bstop] = config.bias_init
-        for start, stop, _ in self.gamma_slices:
-            host[start:stop] = 1.0
-        if self.slope_slice:
-            host[self.slope_slice[0]:self.slope_slice[1]] = config.prelu_init
+        host = initial_values(layout, config,
+                              lambda shape: init(rng, *shape, sigma=config.init_sigma, gain=config.init_gain))
         self.theta[...] = xp.asarray(host, dtype=self.dtype)
 
         self.running_mean = [xp.zeros(w, dtype=self.dtype) for w in config.widths]
