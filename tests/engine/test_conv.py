@@ -12,6 +12,7 @@ from engine.config import NORMS, ConfigError
 from engine.layers.conv import conv_backward, conv_forward
 from engine.layers.pool import pool_backward, pool_forward
 
+from .checks import assert_steps_follow_the_gradient
 from .test_gradients import assert_gradients_match, batch, mismatches, numerical_gradient
 
 
@@ -142,12 +143,7 @@ def test_gradients_other_shapes(overrides):
 def test_training_step_uses_the_checked_gradient():
     sim = make_cnn(norm="batch", activation="relu", bias_init=0.1, optimizer="sgd", lr=1.0, batch_size=0,
                    channels=(2, 2, 2), residual=True, pool="none")
-    x, y = sim.data.x_train, sim.data.y_train
-    for _ in range(3):
-        expected = sim.gradients(x, y).flat
-        before = sim.flat_parameters()
-        sim.step(1)
-        np.testing.assert_allclose(before - sim.flat_parameters(), expected, rtol=1e-10, atol=1e-13)
+    assert_steps_follow_the_gradient(sim)
 
 
 def test_loss_grid_matches_the_forward_pass():

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import Config, Simulation
+from engine import Config
 from engine.activations import ACTIVATIONS
 from engine.config import NORMS, ConfigError
 
+from .checks import assert_steps_follow_the_gradient
 from .test_gradients import assert_gradients_match, batch, make_sim, mismatches, numerical_gradient
 
 
@@ -67,12 +68,7 @@ def test_gradients_other_block_lengths(every):
 def test_training_step_uses_the_checked_gradient():
     sim = make_sim(depth=5, width=4, residual=True, norm="batch", activation="relu", bias_init=0.1,
                    optimizer="sgd", lr=1.0, batch_size=0, n_samples=30)
-    x, y = sim.data.x_train, sim.data.y_train
-    for _ in range(3):
-        expected = sim.gradients(x, y).flat
-        before = sim.flat_parameters()
-        sim.step(1)
-        np.testing.assert_allclose(before - sim.flat_parameters(), expected, rtol=1e-10, atol=1e-13)
+    assert_steps_follow_the_gradient(sim)
 
 
 def test_loss_grid_includes_the_skips():
