@@ -2,11 +2,21 @@
 (importing numba and loading its kernels costs a process about a second)."""
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 
+import numba
 import numpy as np
 from numba import njit, prange
+
+# The threads of a parallel kernel: numba's own work queue, whose idle workers sleep on a condition
+# variable. OpenMP's (numba's default where libgomp is found) spin after each parallel region, and
+# on a machine with as many cores as threads they took the cores from OpenBLAS's threads, which spin
+# as well: with two cores, a 50x256 net trained at 1 step/s instead of 12. A user's
+# NUMBA_THREADING_LAYER wins; the choice binds once numba has started its threads.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 _f = np.float32
 _CLAMP = _f(7.90531110763549805)
@@ -57,38 +67,72 @@ def _tanh(x):
     return p / q
 
 @njit(**_OPTIONS, inline="always")
-def _apply(kind, s, p):
-    """(f(s), f'(s)) for the activation numbered ``kind`` (index in FUSED_ACTIVATIONS)."""
+def _value(kind, s, p):
+    """f(s) for the activation numbered ``kind`` (index in FUSED_ACTIVATIONS)."""
     if kind == 0:      # sigmoid via tanh: no overflow
-        v = _HALF + _HALF * _tanh(_HALF * s)
-        return v, v * (_ONE - v)
+        return _HALF + _HALF * _tanh(_HALF * s)
     if kind == 1:      # tanh
-        v = _tanh(s)
-        return v, _ONE - v * v
-    # relu and leaky_relu as NumPy's maximum/where: NaN in, NaN out, derivative as for s <= 0
+        return _tanh(s)
+    # relu and leaky_relu as NumPy's maximum/where: NaN in, NaN out
     if kind == 2:      # relu
-        return (_ZERO if s <= _ZERO else s), (_ONE if s > _ZERO else _ZERO)
-    return (s if s > _ZERO else p * s), (_ONE if s > _ZERO else p)   # leaky_relu
+        return _ZERO if s <= _ZERO else s
+    return s if s > _ZERO else p * s   # leaky_relu
+
 
 @njit(**_OPTIONS, inline="always")
-def _row(kind, a, b, h, d, p, start, m):
+def _forward_row(kind, a, b, h, p, i):
+    """Row ``i``: a += b; h = f(a). The kind is tested once per row, not per element."""
+    m = a.shape[1]
     for j in range(m):
-        k = start + j
-        s = a[k] + b[j]
-        a[k] = s
-        v, g = _apply(kind, s, p)
-        h[k] = v
-        d[k] = g
+        s = a[i, j] + b[j]
+        a[i, j] = s
+        h[i, j] = _value(kind, s, p)
+
+
+@njit(**_OPTIONS, inline="always")
+def _backward_row(kind, g, s, h, p, out, i):
+    """Row ``i``: out = g * f'(s), the derivative from the output h where that is exact (sigmoid,
+    tanh) and from s otherwise (relu, leaky_relu: derivative as for s <= 0 when s is NaN)."""
+    m = g.shape[1]
+    if kind == 0:
+        for j in range(m):
+            v = h[i, j]
+            out[i, j] = g[i, j] * (v * (_ONE - v))
+    elif kind == 1:
+        for j in range(m):
+            v = h[i, j]
+            out[i, j] = g[i, j] * (_ONE - v * v)
+    elif kind == 2:
+        for j in range(m):
+            out[i, j] = g[i, j] if s[i, j] > _ZERO else _ZERO * g[i, j]
+    else:
+        for j in range(m):
+            out[i, j] = g[i, j] if s[i, j] > _ZERO else p * g[i, j]
+
 
 @_jit()
-def _bias_act_serial(kind, a, b, h, d, p, n, m):
-    for i in range(n):
-        _row(kind, a, b, h, d, p, i * m, m)
+def _forward_serial(kind, a, b, h, p):
+    for i in range(a.shape[0]):
+        _forward_row(kind, a, b, h, p, i)
+
 
 @_jit(parallel=True)
-def _bias_act_parallel(kind, a, b, h, d, p, n, m):
-    for i in prange(n):
-        _row(kind, a, b, h, d, p, i * m, m)
+def _forward_parallel(kind, a, b, h, p):
+    for i in prange(a.shape[0]):
+        _forward_row(kind, a, b, h, p, i)
+
+
+@_jit()
+def _backward_serial(kind, g, s, h, p, out):
+    for i in range(g.shape[0]):
+        _backward_row(kind, g, s, h, p, out, i)
+
+
+@_jit(parallel=True)
+def _backward_parallel(kind, g, s, h, p, out):
+    for i in prange(g.shape[0]):
+        _backward_row(kind, g, s, h, p, out, i)
+
 
 @_jit(parallel=True)
 def _multiply_parallel(x, y, out):
@@ -109,4 +153,36 @@ def _sgd_vector_parallel(theta, grad, lr, update):
         update[k] = u
         theta[k] -= u
 
-PARALLEL_LOCK = threading.Lock()   # numba's default threading layer runs one parallel call at a time
+PARALLEL_LOCK = threading.Lock()   # the work queue runs one parallel call at a time
+
+
+# reductions may also reassociate (the sum is split over vector lanes), still without "no NaNs"
+_REDUCE = dict(_OPTIONS, fastmath=_FASTMATH | {"reassoc"})
+
+
+@njit(**_REDUCE, inline="always")
+def _sq_sum(flat, a, b):
+    """Sum of flat[a:b]**2: float32 vector lanes over blocks of 1024, the blocks added in float64
+    (a layer's million squares add up without drift)."""
+    acc = 0.0
+    for start in range(a, b, 1024):
+        part = _ZERO
+        for i in range(start, min(start + 1024, b)):
+            v = flat[i]
+            part += v * v
+        acc += part
+    return acc
+
+
+@njit(cache=True, **_REDUCE)
+def _segment_sq_sums_serial(flat, starts, out):
+    n = starts.size
+    for k in range(n):
+        out[k] = _sq_sum(flat, starts[k], starts[k + 1] if k + 1 < n else flat.size)
+
+
+@njit(cache=True, parallel=True, **_REDUCE)
+def _segment_sq_sums_parallel(flat, starts, out):
+    n = starts.size
+    for k in prange(n):
+        out[k] = _sq_sum(flat, starts[k], starts[k + 1] if k + 1 < n else flat.size)

@@ -18,6 +18,8 @@ import os
 
 import numpy as np
 
+from .activations import ACTIVATIONS
+
 if os.environ.get("GRADFLOW_JIT", "1") == "0":
     UNAVAILABLE_REASON = "disabled by GRADFLOW_JIT=0"
 elif importlib.util.find_spec("numba") is None:  # pragma: no cover - depends on the installation
@@ -41,38 +43,68 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def fused_bias_activation(name: str, dtype, xp):
-    """A function ``(a, b, h, d, p)`` that does ``a += b; h = f(a); d = f'(a)`` in one pass on
-    C-contiguous 2-D arrays, or None where the plain path must be used. The caller uses it for
-    layers of at least ``FUSED_MIN_ELEMENTS`` elements."""
+class FusedActivation:
+    """The compiled element-wise work of one activation on float32 NumPy layers (C-contiguous 2-D
+    arrays of at least ``FUSED_MIN_ELEMENTS``), in two passes that each touch memory once:
+
+    - ``forward(a, b, h, p)``: ``a += b; h = f(a)``; returns ``h``. The derivative is not stored
+      (one array stream fewer per layer, as XLA does it): backward recomputes it from ``a``/``h``.
+    - ``backward(g, s, h, p, out)``: ``out = g * f'(s)`` given ``h = f(s)``; returns ``out``.
+    - ``derivative(xp, s, h, p)``: ``f'(s)`` as the plain path computes it (for the probes).
+
+    Wide layers are split over the cores."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.kind = FUSED_ACTIVATIONS.index(name)
+        self.parallel = usable_cores() > 1
+        self._derivative = ACTIVATIONS[name].derivative
+
+    def forward(self, a, b, h, p):
+        jit = _JIT or _jit()
+        if self.parallel and a.size >= PARALLEL_MIN_ELEMENTS:
+            with jit.PARALLEL_LOCK:
+                jit._forward_parallel(self.kind, a, b, h, np.float32(p))
+        else:
+            jit._forward_serial(self.kind, a, b, h, np.float32(p))
+        return h
+
+    def backward(self, g, s, h, p, out):
+        jit = _JIT or _jit()
+        if self.parallel and g.size >= PARALLEL_MIN_ELEMENTS:
+            with jit.PARALLEL_LOCK:
+                jit._backward_parallel(self.kind, g, s, h, np.float32(p), out)
+        else:
+            jit._backward_serial(self.kind, g, s, h, np.float32(p), out)
+        return out
+
+    def derivative(self, xp, s, h, p):
+        return self._derivative(xp, s, h, p)
+
+
+def fused_activation(name: str, dtype, xp) -> FusedActivation | None:
+    """The compiled passes for activation ``name``, or None where the plain path must be used
+    (another array module, float64, an activation without a kernel, numba missing or off). The
+    caller uses them for layers of at least ``FUSED_MIN_ELEMENTS`` elements."""
     if not AVAILABLE or xp is not np or np.dtype(dtype) != np.float32 or name not in FUSED_ACTIVATIONS:
         return None
-    kind = FUSED_ACTIVATIONS.index(name)
-    parallel = usable_cores() > 1
+    return FusedActivation(name)
 
-    def run(a, b, h, d, p):
-        jit = _jit()
-        n, m = a.shape
-        args = (kind, a.reshape(-1), b, h.reshape(-1), d.reshape(-1), np.float32(p), n, m)
-        if parallel and a.size >= PARALLEL_MIN_ELEMENTS:
-            with jit.PARALLEL_LOCK:
-                jit._bias_act_parallel(*args)
-        else:
-            jit._bias_act_serial(*args)
-        return h, d
 
-    return run
+_JIT = None
 
 
 def _jit():
+    global _JIT
     from . import _jit as module   # numba and the kernels, loaded once
+    _JIT = module
     return module
 
 
 def multiply_into(xp, x, y, out):
     """``out = x * y`` (same shape, C-contiguous), over the cores for large float32 arrays."""
     if _over_cores(xp, out, x, y):
-        jit = _jit()
+        jit = _JIT or _jit()
         with jit.PARALLEL_LOCK:
             jit._multiply_parallel(x.reshape(-1), y.reshape(-1), out.reshape(-1))
         return out
@@ -88,7 +120,7 @@ def sgd_step(xp, theta, grad, lr, update):
     """``update = lr * grad; theta -= update`` (``lr`` a float or a vector like ``theta``): one pass
     over the cores for large float32 buffers, two array calls otherwise."""
     if _over_cores(xp, theta, grad, update):
-        jit = _jit()
+        jit = _JIT or _jit()
         with jit.PARALLEL_LOCK:
             if isinstance(lr, float):
                 jit._sgd_scalar_parallel(theta, grad, np.float32(lr), update)
@@ -98,3 +130,19 @@ def sgd_step(xp, theta, grad, lr, update):
     xp.multiply(grad, lr, out=update)
     theta -= update
     return update
+
+
+def segment_sq_sums(xp, flat, starts):
+    """Sum of squares of ``flat`` over the segments beginning at ``starts`` (int64, ascending) in
+    one pass with no temporary, accumulated in float64 and returned as ``flat``'s dtype; None where
+    the plain path must be used (CuPy, float64, buffers under ``FUSED_MIN_ELEMENTS * 8``)."""
+    if not (AVAILABLE and xp is np and flat.dtype == np.float32 and flat.size >= 8 * FUSED_MIN_ELEMENTS):
+        return None
+    jit = _JIT or _jit()
+    out = np.empty(starts.size, dtype=np.float32)
+    if flat.size >= PARALLEL_MIN_ELEMENTS * 4 and usable_cores() > 1:
+        with jit.PARALLEL_LOCK:
+            jit._segment_sq_sums_parallel(flat, starts, out)
+    else:
+        jit._segment_sq_sums_serial(flat, starts, out)
+    return out

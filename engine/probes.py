@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .backend import to_numpy
 
 MAX_ACTIVATION_SAMPLES = 4096
@@ -13,7 +14,11 @@ MAX_ACTIVATION_SAMPLES = 4096
 def segment_sq_sums(xp, flat, starts: np.ndarray, work=None):
     """Sum of squares of ``flat`` over the segments that begin at ``starts`` (one result each).
 
-    ``work``, an array like ``flat``, saves allocating the squares on every call."""
+    ``work``, an array like ``flat``, saves allocating the squares on every call (the plain path;
+    large float32 NumPy buffers take one compiled pass with no temporary)."""
+    fast = kernels.segment_sq_sums(xp, flat, starts)
+    if fast is not None:
+        return fast
     sq = xp.multiply(flat, flat, out=work)
     reduceat = getattr(xp.add, "reduceat", None)
     if reduceat is not None:
