@@ -42,9 +42,9 @@ def _jit(**options):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return njit(cache=True, **_OPTIONS, **options)(fn)
+                return njit(cache=True, **{**_OPTIONS, **options})(fn)
         except RuntimeError:  # no writable cache location
-            return njit(**_OPTIONS, **options)(fn)
+            return njit(**{**_OPTIONS, **options})(fn)
     return wrap
 
 
@@ -174,15 +174,70 @@ def _sq_sum(flat, a, b):
     return acc
 
 
-@njit(cache=True, **_REDUCE)
+@_jit(**_REDUCE)
 def _segment_sq_sums_serial(flat, starts, out):
     n = starts.size
     for k in range(n):
         out[k] = _sq_sum(flat, starts[k], starts[k + 1] if k + 1 < n else flat.size)
 
 
-@njit(cache=True, parallel=True, **_REDUCE)
+@_jit(**_REDUCE, parallel=True)
 def _segment_sq_sums_parallel(flat, starts, out):
     n = starts.size
     for k in prange(n):
         out[k] = _sq_sum(flat, starts[k], starts[k + 1] if k + 1 < n else flat.size)
+
+
+@njit(**_OPTIONS, inline="always")
+def _stat(j, v, dv, threshold, nonzero, nonfinite, saturated, magnitude):
+    nonzero[j] += dv != _ZERO
+    nonfinite[j] += not np.isfinite(v)
+    saturated[j] += abs(dv) < threshold
+    magnitude[j] += abs(np.float64(v))
+
+
+@_jit(**_REDUCE)
+def _unit_statistics(kind, s, h, d, p, threshold, nonzero, nonfinite, saturated, magnitude):
+    """Per unit (column) of one layer, counts over the batch (rows) of f'(s) != 0, non-finite h,
+    |f'(s)| < threshold, and the sum of |h|, added into the four arrays; returns (sum of h, sum
+    of h^2 about its mean) in float64. f'(s) as backward computes it for ``kind`` >= 0, else read
+    from ``d``."""
+    n, m = h.shape
+    total = 0.0
+    for i in range(n):
+        part = 0.0
+        if kind == 0:
+            for j in range(m):
+                v = h[i, j]
+                _stat(j, v, v * (_ONE - v), threshold, nonzero, nonfinite, saturated, magnitude)
+                part += v
+        elif kind == 1:
+            for j in range(m):
+                v = h[i, j]
+                _stat(j, v, _ONE - v * v, threshold, nonzero, nonfinite, saturated, magnitude)
+                part += v
+        elif kind == 2:
+            for j in range(m):
+                v = h[i, j]
+                _stat(j, v, _ONE if s[i, j] > _ZERO else _ZERO, threshold, nonzero, nonfinite, saturated, magnitude)
+                part += v
+        elif kind == 3:
+            for j in range(m):
+                v = h[i, j]
+                _stat(j, v, _ONE if s[i, j] > _ZERO else p, threshold, nonzero, nonfinite, saturated, magnitude)
+                part += v
+        else:
+            for j in range(m):
+                v = h[i, j]
+                _stat(j, v, d[i, j], threshold, nonzero, nonfinite, saturated, magnitude)
+                part += v
+        total += part
+    mean = total / (n * m)
+    spread = 0.0
+    for i in range(n):
+        part = 0.0
+        for j in range(m):
+            c = np.float64(h[i, j]) - mean
+            part += c * c
+        spread += part
+    return total, spread

@@ -146,3 +146,30 @@ def segment_sq_sums(xp, flat, starts):
     else:
         jit._segment_sq_sums_serial(flat, starts, out)
     return out
+
+
+def unit_statistics(network, cache, threshold: float):
+    """One hidden layer's unit statistics in one compiled pass over its output (and its input for
+    relu-type derivatives) with no temporaries: ``(unit_dead, unit_saturation, unit_activation,
+    mean, std)`` as the plain definitions in probes.py give them, or None where the plain path
+    must be used (CuPy, float64, layers under ``FUSED_MIN_ELEMENTS``)."""
+    h = cache.h
+    if not (AVAILABLE and isinstance(h, np.ndarray) and h.dtype == np.float32 and h.ndim == 2
+            and h.size >= FUSED_MIN_ELEMENTS and h.flags.c_contiguous):
+        return None
+    fused = getattr(network, "_fused", None)
+    if fused is not None and getattr(cache, "_d", True) is None:   # a compiled layer: f'(s) from s, h
+        kind, s, d = fused.kind, cache.s, h
+    else:
+        d = cache.d
+        if not (isinstance(d, np.ndarray) and d.dtype == np.float32 and d.shape == h.shape):
+            return None
+        kind, s = -1, h
+    jit = _JIT or _jit()
+    n, m = h.shape
+    nonzero, nonfinite = np.zeros(m, np.int64), np.zeros(m, np.int64)
+    saturated, magnitude = np.zeros(m, np.int64), np.zeros(m, np.float64)
+    total, spread = jit._unit_statistics(kind, s, h, d, np.float32(network.act_param), np.float32(threshold),
+                                         nonzero, nonfinite, saturated, magnitude)
+    return ((nonzero == 0) & (nonfinite == 0), saturated / n, magnitude / n,
+            total / h.size, float(np.sqrt(spread / h.size)))

@@ -43,6 +43,21 @@ def unit_statistics(network) -> dict:
             groups.append(caches[start:i])
             start = i
     for group in groups:
+        compiled = [kernels.unit_statistics(network, c, threshold) for c in group]
+        if all(r is not None for r in compiled):      # large float32 layers: one pass each
+            for c, (unit_dead, unit_sat, unit_act, mean, std) in zip(group, compiled):
+                flat = c.h.reshape(-1)
+                if flat.shape[0] > MAX_ACTIVATION_SAMPLES:
+                    flat = flat[:: -(-flat.shape[0] // MAX_ACTIVATION_SAMPLES)]
+                stats["unit_dead"].append(unit_dead)
+                stats["unit_saturation"].append(unit_sat)
+                stats["unit_activation"].append(unit_act)
+                stats["dead_fraction"].append(unit_dead.mean())
+                stats["saturated_fraction"].append(unit_sat.mean())
+                stats["act_mean"].append(mean)
+                stats["act_std"].append(std)
+                stats["activation_samples"].append(flat.astype(np.float64))
+            continue
         d = np.stack([to_numpy(c.d) for c in group])        # (layers, batch, width)
         h = np.stack([to_numpy(c.h) for c in group])
         # zero derivative for the whole batch; a unit whose output is not finite is not "dead"
