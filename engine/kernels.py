@@ -31,8 +31,14 @@ AVAILABLE = not UNAVAILABLE_REASON
 # A layer (batch x width) below this stays on the plain path: it saves a few microseconds a step,
 # and would cost the process a second to import numba and load the kernels.
 FUSED_MIN_ELEMENTS = 1 << 13
-# layers with fewer elements than this stay on one core (thread start-up costs more than it saves)
-PARALLEL_MIN_ELEMENTS = 1 << 16
+# Arrays with fewer elements than this stay on one core. Waking the second thread and waiting for
+# it costs tens of microseconds (more when another process has that core), and BLAS's own threads
+# already use both cores for the matmuls: at 50x256x256 on two cores, splitting each 65536-element
+# layer pass trained slower than one core doing it (8.9 and 7.7 steps/s against 11.5 and 12.5,
+# alternating runs, load ~4). A layer pass is split from batch x width = 256 x 1024; a pass over
+# the flat parameter buffers (SGD, norm probe) from a million parameters.
+PARALLEL_MIN_ELEMENTS = 1 << 18
+FLAT_PARALLEL_MIN_ELEMENTS = 1 << 20
 FUSED_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
 
 
@@ -103,7 +109,7 @@ def _jit():
 
 def multiply_into(xp, x, y, out):
     """``out = x * y`` (same shape, C-contiguous), over the cores for large float32 arrays."""
-    if _over_cores(xp, out, x, y):
+    if _over_cores(xp, PARALLEL_MIN_ELEMENTS, out, x, y):
         jit = _JIT or _jit()
         with jit.PARALLEL_LOCK:
             jit._multiply_parallel(x.reshape(-1), y.reshape(-1), out.reshape(-1))
@@ -111,15 +117,15 @@ def multiply_into(xp, x, y, out):
     return xp.multiply(x, y, out=out)
 
 
-def _over_cores(xp, *arrays) -> bool:
-    return (AVAILABLE and xp is np and arrays[0].size >= PARALLEL_MIN_ELEMENTS
+def _over_cores(xp, minimum, *arrays) -> bool:
+    return (AVAILABLE and xp is np and arrays[0].size >= minimum
             and all(getattr(a, "dtype", np.float32) == np.float32 for a in arrays) and usable_cores() > 1)
 
 
 def sgd_step(xp, theta, grad, lr, update):
     """``update = lr * grad; theta -= update`` (``lr`` a float or a vector like ``theta``): one pass
     over the cores for large float32 buffers, two array calls otherwise."""
-    if _over_cores(xp, theta, grad, update):
+    if _over_cores(xp, FLAT_PARALLEL_MIN_ELEMENTS, theta, grad, update):
         jit = _JIT or _jit()
         with jit.PARALLEL_LOCK:
             if isinstance(lr, float):
@@ -140,7 +146,7 @@ def segment_sq_sums(xp, flat, starts):
         return None
     jit = _JIT or _jit()
     out = np.empty(starts.size, dtype=np.float32)
-    if flat.size >= PARALLEL_MIN_ELEMENTS * 4 and usable_cores() > 1:
+    if flat.size >= FLAT_PARALLEL_MIN_ELEMENTS and usable_cores() > 1:
         with jit.PARALLEL_LOCK:
             jit._segment_sq_sums_parallel(flat, starts, out)
     else:
