@@ -1,12 +1,15 @@
 """Compiled element-wise kernels for the NumPy training loop (numba), with the plain path as fallback.
 
 NumPy spends one call and one pass over memory per operation, and its float32 ``tanh`` runs at
-libm's scalar speed on CPUs without AVX-512. A dense layer's ``a += b; h = f(a); d = f'(a)`` is
-three to five such calls; here it is one pass that numba vectorises, split over the cores for wide
-layers. Used only where it gives the same numbers to float32 precision: float32 arrays on the NumPy
-backend, activations with a closed-form derivative (sigmoid, tanh, relu, leaky_relu). float64 (the
-gradient checks), CuPy and small layers keep the plain path, as does everything when numba is
-missing or ``GRADFLOW_JIT=0``. numba is imported on first use (engine/_jit.py).
+libm's scalar speed on CPUs without AVX-512. A dense layer's ``a += b; h = f(a)`` and its
+backward ``g * f'(a)`` are three to five such calls; here each is one vectorised pass, and no
+derivative array is stored between them (XLA's fusion of the same step does the same). The norm
+probe (per-layer sums of squares of the flat gradient) and the unit statistics of a snapshot are
+one pass each too. Used only where it gives the same numbers to float32 precision: float32 arrays
+on the NumPy backend, activations with a closed-form derivative (sigmoid, tanh, relu, leaky_relu).
+float64 (the gradient checks), CuPy and small layers keep the plain path, as does everything when
+numba is missing or ``GRADFLOW_JIT=0``. numba is imported on first use (engine/_jit.py). Very wide
+layers and very large parameter buffers are split over two or more cores on numba's work queue.
 
 tanh is Eigen's float32 rational approximation (the one XLA uses): odd degree-13/6 polynomials
 on [-7.9053, 7.9053], clamped outside, within 3e-7 of the true value.
