@@ -163,13 +163,16 @@ _REDUCE = dict(_OPTIONS, fastmath=_FASTMATH | {"reassoc"})
 
 @njit(**_REDUCE, inline="always")
 def _sq_sum(flat, a, b):
-    """Sum of flat[a:b]**2: float32 vector lanes over blocks of 1024, the blocks added in float64
-    (a layer's million squares add up without drift)."""
+    """Sum of flat[a:b]**2: float32 vector lanes over blocks of 4096, the blocks added in float64
+    (a layer's million squares add up without drift). The loops index slices from 0: an index
+    that might be negative (range(a, b)) gets a wraparound check that kept the loop scalar."""
+    seg = flat[a:b]
     acc = 0.0
-    for start in range(a, b, 1024):
+    for start in range(0, seg.size, 4096):
+        block = seg[start:start + 4096]
         part = _ZERO
-        for i in range(start, min(start + 1024, b)):
-            v = flat[i]
+        for i in range(block.size):
+            v = block[i]
             part += v * v
         acc += part
     return acc
