@@ -280,6 +280,9 @@ def bench_size(depth, width, batch, seconds, repeats):
     full = min(timed(sim.snapshot, 1) for _ in range(repeats))
     row["snap_display"], row["snap_full"] = display * row["engine"], full * row["engine"]
 
+    # the step's matmul FLOP rate as a share of plain sgemm at these shapes (target >= 70% at
+    # width >= 128, 2 threads)
+    row["sgemm_pct"] = 100.0 * step_flops(sim) * row["engine"] / sgemm_rate(batch, width, repeats)
     row.update(check_agreement(cfg))
     for name, runner in (("torch", TorchRun if torch is not None else None),
                          ("jax", JaxRun if jax is not None else None)):
@@ -290,6 +293,26 @@ def bench_size(depth, width, batch, seconds, repeats):
         n_peer = calibrate(run.steps, seconds)
         row[name] = best_rate(run.steps, n_peer, repeats)
     return row
+
+
+def step_flops(sim: Simulation) -> float:
+    """Matmul FLOPs of one training step: forward x @ W, backward x^T @ g and g @ W^T (not for the
+    input layer)."""
+    sizes, batch = sim.network.sizes, sim.batch_size
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    return 2.0 * batch * (3 * sum(i * o for i, o in pairs) - pairs[0][0] * pairs[0][1])
+
+
+def sgemm_rate(batch: int, width: int, repeats: int) -> float:
+    """FLOP/s of a float32 (batch, width) @ (width, width) matmul into a kept buffer, best of
+    ``repeats``: the rate a FLOP-bound step could reach at these shapes and thread count."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((batch, width)).astype(np.float32)
+    w = rng.standard_normal((width, width)).astype(np.float32)
+    out = np.empty((batch, width), np.float32)
+    k = max(3, int(2e8 / (2 * batch * width * width)))
+    best = min(timed(lambda: np.dot(a, w, out=out), k) for _ in range(repeats)) / k
+    return 2.0 * batch * width * width / best
 
 
 def blas_text() -> str:
@@ -332,13 +355,14 @@ def main() -> None:
     print(f"tanh + MSE, SGD lr {LR}, float32, dataset ripple, probes on; best of {repeats} repeats")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     cores = os.cpu_count() or 1
+    print(f"load average {load:.2f} on {cores} cores at the start")
     if load > 0.5 * cores:
         print(f"warning: load average {load:.1f} on {cores} cores: other work is sharing the CPU, timings are noisy")
     print()
 
     header = (f"{'depth':>5} {'width':>5} {'batch':>5} | {'engine/s':>9} {'torch/s':>9} {'jax/s':>9} | "
-              f"{'e/torch':>7} {'e/jax':>7} | {'probes':>6} {'(call)':>6} | {'snap':>5} {'full':>5} | "
-              f"{'loss@' + str(CHECK_STEPS):>10} {'rel torch':>9} {'rel jax':>9}")
+              f"{'e/torch':>7} {'e/jax':>7} | {'sgemm':>5} | {'probes':>6} {'(call)':>6} | {'snap':>5} {'full':>5} | "
+              f"{'loss@' + str(CHECK_STEPS):>10} {'rel torch':>9} {'rel jax':>9} | {'load':>4}")
     print(header)
     print("-" * len(header))
     for depth, width, batch in (() if ARGS.only == "cnn" else SIZES):
@@ -348,17 +372,20 @@ def main() -> None:
               f"{format(r['torch'], '>9.0f') if 'torch' in r else dash} "
               f"{format(r['jax'], '>9.0f') if 'jax' in r else dash} | "
               f"{fmt_ratio(r['engine'], r.get('torch'))} {fmt_ratio(r['engine'], r.get('jax'))} | "
-              f"{r['probe_pct']:>5.1f}% {r['probe_call_pct']:>5.1f}% | {r['snap_display']:>5.2f} {r['snap_full']:>5.1f} | "
+              f"{r['sgemm_pct']:>4.0f}% | {r['probe_pct']:>5.1f}% {r['probe_call_pct']:>5.1f}% | {r['snap_display']:>5.2f} {r['snap_full']:>5.1f} | "
               f"{r['engine_loss']:>10.6g} "
               f"{format(r['torch_rel'], '>9.1e') if 'torch_rel' in r else dash} "
-              f"{format(r['jax_rel'], '>9.1e') if 'jax_rel' in r else dash}")
+              f"{format(r['jax_rel'], '>9.1e') if 'jax_rel' in r else dash} | {os.getloadavg()[0]:>4.1f}")
     print()
     print("engine/s, torch/s, jax/s: training steps per second, per-step probes on (loss and per-layer gradient")
     print("  norms kept as a history); e/torch, e/jax = engine/s over the peer's (targets: >= 2x torch, >= 1x JAX).")
+    print("sgemm: the engine step's matmul FLOP rate as % of one float32 (batch, width) @ (width, width) sgemm")
+    print("  at this thread count (target >= 70% at width >= 128, 2 threads).")
     print("probes: engine step time with the per-step gradient-norm probe minus without, as % of a step;")
     print("  (call): the probe call timed on its own, as % of a step.")
     print("snap: one Snapshot as the app takes it at display rate (metrics on their own clock, no per-edge")
     print("  arrays), in training steps (target < 1); full: with a whole-data evaluation and every array (the CLI).")
+    print("load: the 1-minute load average after the row (other processes sharing the cores).")
     print(f"loss@{CHECK_STEPS}: engine training loss at step {CHECK_STEPS}; rel torch/jax: largest relative difference")
     print(f"  of the per-step losses over {CHECK_STEPS} steps from the same weights and batches (float32).")
     if ARGS.only != "mlp":

@@ -2,11 +2,22 @@
 (importing numba and loading its kernels costs a process about a second)."""
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 
+import numba
 import numpy as np
 from numba import njit, prange
+
+# The threads of a parallel kernel: numba's own work queue, whose idle workers sleep on a condition
+# variable. OpenMP's (numba's default where libgomp is found) spin after each parallel region, and
+# on a machine with as many cores as threads they took the cores from OpenBLAS's threads, which spin
+# as well: on two cores a 50x256x256 net trained at 1.5-1.9 steps/s with OpenMP against 7.7-8.9 on
+# the work queue (alternating runs, load ~4; 11-12 at one thread). A user's NUMBA_THREADING_LAYER
+# wins; the choice binds once numba has started its threads.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 _f = np.float32
 _CLAMP = _f(7.90531110763549805)
@@ -20,6 +31,10 @@ _ZERO, _HALF, _ONE = _f(0.0), _f(0.5), _f(1.0)
 # fast-math without "no NaNs / no infs": a diverging run's NaN must come out as NaN, as on the
 # plain path (the GUI tells a NaN unit from a dead one)
 _FASTMATH = {"contract", "arcp", "nsz", "afn"}
+# NumPy's error model: a float division does not check for a zero divisor (Python's model raises
+# ZeroDivisionError, and that per-element check keeps LLVM from vectorising any loop that divides:
+# tanh's rational approximation ran 7x slower). No kernel here divides by a value that can be 0.
+_OPTIONS = dict(nogil=True, fastmath=_FASTMATH, error_model="numpy")
 
 
 def _jit(**options):
@@ -28,13 +43,13 @@ def _jit(**options):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return njit(cache=True, nogil=True, fastmath=_FASTMATH, **options)(fn)
+                return njit(cache=True, **{**_OPTIONS, **options})(fn)
         except RuntimeError:  # no writable cache location
-            return njit(nogil=True, fastmath=_FASTMATH, **options)(fn)
+            return njit(**{**_OPTIONS, **options})(fn)
     return wrap
 
 
-@njit(nogil=True, fastmath=_FASTMATH, inline="always")
+@njit(**_OPTIONS, inline="always")
 def _tanh(x):
     # ternaries rather than min/max keep the loop vectorisable; written so that NaN stays NaN
     x = _CLAMP if x > _CLAMP else x
@@ -52,39 +67,73 @@ def _tanh(x):
     q = x2 * q + _B3
     return p / q
 
-@njit(nogil=True, fastmath=_FASTMATH, inline="always")
-def _apply(kind, s, p):
-    """(f(s), f'(s)) for the activation numbered ``kind`` (index in FUSED_ACTIVATIONS)."""
+@njit(**_OPTIONS, inline="always")
+def _value(kind, s, p):
+    """f(s) for the activation numbered ``kind`` (index in FUSED_ACTIVATIONS)."""
     if kind == 0:      # sigmoid via tanh: no overflow
-        v = _HALF + _HALF * _tanh(_HALF * s)
-        return v, v * (_ONE - v)
+        return _HALF + _HALF * _tanh(_HALF * s)
     if kind == 1:      # tanh
-        v = _tanh(s)
-        return v, _ONE - v * v
-    # relu and leaky_relu as NumPy's maximum/where: NaN in, NaN out, derivative as for s <= 0
+        return _tanh(s)
+    # relu and leaky_relu as NumPy's maximum/where: NaN in, NaN out
     if kind == 2:      # relu
-        return (_ZERO if s <= _ZERO else s), (_ONE if s > _ZERO else _ZERO)
-    return (s if s > _ZERO else p * s), (_ONE if s > _ZERO else p)   # leaky_relu
+        return _ZERO if s <= _ZERO else s
+    return s if s > _ZERO else p * s   # leaky_relu
 
-@njit(nogil=True, fastmath=_FASTMATH, inline="always")
-def _row(kind, a, b, h, d, p, start, m):
+
+@njit(**_OPTIONS, inline="always")
+def _forward_row(kind, a, b, h, p, i):
+    """Row ``i``: a += b; h = f(a). The kind is tested once per row, not per element."""
+    m = a.shape[1]
     for j in range(m):
-        k = start + j
-        s = a[k] + b[j]
-        a[k] = s
-        v, g = _apply(kind, s, p)
-        h[k] = v
-        d[k] = g
+        s = a[i, j] + b[j]
+        a[i, j] = s
+        h[i, j] = _value(kind, s, p)
+
+
+@njit(**_OPTIONS, inline="always")
+def _backward_row(kind, g, s, h, p, out, i):
+    """Row ``i``: out = g * f'(s), the derivative from the output h where that is exact (sigmoid,
+    tanh) and from s otherwise (relu, leaky_relu: derivative as for s <= 0 when s is NaN)."""
+    m = g.shape[1]
+    if kind == 0:
+        for j in range(m):
+            v = h[i, j]
+            out[i, j] = g[i, j] * (v * (_ONE - v))
+    elif kind == 1:
+        for j in range(m):
+            v = h[i, j]
+            out[i, j] = g[i, j] * (_ONE - v * v)
+    elif kind == 2:
+        for j in range(m):
+            out[i, j] = g[i, j] if s[i, j] > _ZERO else _ZERO * g[i, j]
+    else:
+        for j in range(m):
+            out[i, j] = g[i, j] if s[i, j] > _ZERO else p * g[i, j]
+
 
 @_jit()
-def _bias_act_serial(kind, a, b, h, d, p, n, m):
-    for i in range(n):
-        _row(kind, a, b, h, d, p, i * m, m)
+def _forward_serial(kind, a, b, h, p):
+    for i in range(a.shape[0]):
+        _forward_row(kind, a, b, h, p, i)
+
 
 @_jit(parallel=True)
-def _bias_act_parallel(kind, a, b, h, d, p, n, m):
-    for i in prange(n):
-        _row(kind, a, b, h, d, p, i * m, m)
+def _forward_parallel(kind, a, b, h, p):
+    for i in prange(a.shape[0]):
+        _forward_row(kind, a, b, h, p, i)
+
+
+@_jit()
+def _backward_serial(kind, g, s, h, p, out):
+    for i in range(g.shape[0]):
+        _backward_row(kind, g, s, h, p, out, i)
+
+
+@_jit(parallel=True)
+def _backward_parallel(kind, g, s, h, p, out):
+    for i in prange(g.shape[0]):
+        _backward_row(kind, g, s, h, p, out, i)
+
 
 @_jit(parallel=True)
 def _multiply_parallel(x, y, out):
@@ -105,4 +154,94 @@ def _sgd_vector_parallel(theta, grad, lr, update):
         update[k] = u
         theta[k] -= u
 
-PARALLEL_LOCK = threading.Lock()   # numba's default threading layer runs one parallel call at a time
+PARALLEL_LOCK = threading.Lock()   # the work queue runs one parallel call at a time
+
+
+# reductions may also reassociate (the sum is split over vector lanes), still without "no NaNs"
+_REDUCE = dict(_OPTIONS, fastmath=_FASTMATH | {"reassoc"})
+
+
+@njit(**_REDUCE, inline="always")
+def _sq_sum(flat, a, b):
+    """Sum of flat[a:b]**2: float32 vector lanes over blocks of 4096, the blocks added in float64
+    (a layer's million squares add up without drift). The loops index slices from 0: an index
+    that might be negative (range(a, b)) gets a wraparound check that kept the loop scalar."""
+    seg = flat[a:b]
+    acc = 0.0
+    for start in range(0, seg.size, 4096):
+        block = seg[start:start + 4096]
+        part = _ZERO
+        for i in range(block.size):
+            v = block[i]
+            part += v * v
+        acc += part
+    return acc
+
+
+@_jit(**_REDUCE)
+def _segment_sq_sums_serial(flat, starts, out):
+    n = starts.size
+    for k in range(n):
+        out[k] = _sq_sum(flat, starts[k], starts[k + 1] if k + 1 < n else flat.size)
+
+
+@_jit(**_REDUCE, parallel=True)
+def _segment_sq_sums_parallel(flat, starts, out):
+    n = starts.size
+    for k in prange(n):
+        out[k] = _sq_sum(flat, starts[k], starts[k + 1] if k + 1 < n else flat.size)
+
+
+@njit(**_OPTIONS, inline="always")
+def _stat(j, v, dv, threshold, nonzero, nonfinite, saturated, magnitude):
+    nonzero[j] += dv != _ZERO
+    nonfinite[j] += not np.isfinite(v)
+    saturated[j] += abs(dv) < threshold
+    magnitude[j] += abs(np.float64(v))
+
+
+@_jit(**_REDUCE)
+def _unit_statistics(kind, s, h, d, p, threshold, nonzero, nonfinite, saturated, magnitude):
+    """Per unit (column) of one layer, counts over the batch (rows) of f'(s) != 0, non-finite h,
+    |f'(s)| < threshold, and the sum of |h|, added into the four arrays; returns (sum of h, sum
+    of h^2 about its mean) in float64. f'(s) as backward computes it for ``kind`` >= 0, else read
+    from ``d``."""
+    n, m = h.shape
+    total = 0.0
+    for i in range(n):
+        part = 0.0
+        if kind == 0:
+            for j in range(m):
+                v = h[i, j]
+                _stat(j, v, v * (_ONE - v), threshold, nonzero, nonfinite, saturated, magnitude)
+                part += v
+        elif kind == 1:
+            for j in range(m):
+                v = h[i, j]
+                _stat(j, v, _ONE - v * v, threshold, nonzero, nonfinite, saturated, magnitude)
+                part += v
+        elif kind == 2:
+            for j in range(m):
+                v = h[i, j]
+                _stat(j, v, _ONE if s[i, j] > _ZERO else _ZERO, threshold, nonzero, nonfinite, saturated, magnitude)
+                part += v
+        elif kind == 3:
+            for j in range(m):
+                v = h[i, j]
+                _stat(j, v, _ONE if s[i, j] > _ZERO else p, threshold, nonzero, nonfinite, saturated, magnitude)
+                part += v
+        else:
+            for j in range(m):
+                v = h[i, j]
+                _stat(j, v, d[i, j], threshold, nonzero, nonfinite, saturated, magnitude)
+                part += v
+        total += part
+    mean = total / (n * m)
+    spread = 0.0
+    for i in range(n):
+        part = 0.0
+        for j in range(m):
+            c = np.float64(h[i, j]) - mean
+            part += c * c
+        spread += part
+    return total, spread

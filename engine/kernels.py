@@ -1,12 +1,15 @@
 """Compiled element-wise kernels for the NumPy training loop (numba), with the plain path as fallback.
 
 NumPy spends one call and one pass over memory per operation, and its float32 ``tanh`` runs at
-libm's scalar speed on CPUs without AVX-512. A dense layer's ``a += b; h = f(a); d = f'(a)`` is
-three to five such calls; here it is one pass that numba vectorises, split over the cores for wide
-layers. Used only where it gives the same numbers to float32 precision: float32 arrays on the NumPy
-backend, activations with a closed-form derivative (sigmoid, tanh, relu, leaky_relu). float64 (the
-gradient checks), CuPy and small layers keep the plain path, as does everything when numba is
-missing or ``GRADFLOW_JIT=0``. numba is imported on first use (engine/_jit.py).
+libm's scalar speed on CPUs without AVX-512. A dense layer's ``a += b; h = f(a)`` and its
+backward ``g * f'(a)`` are three to five such calls; here each is one vectorised pass, and no
+derivative array is stored between them (XLA's fusion of the same step does the same). The norm
+probe (per-layer sums of squares of the flat gradient) and the unit statistics of a snapshot are
+one pass each too. Used only where it gives the same numbers to float32 precision: float32 arrays
+on the NumPy backend, activations with a closed-form derivative (sigmoid, tanh, relu, leaky_relu).
+float64 (the gradient checks), CuPy and small layers keep the plain path, as does everything when
+numba is missing or ``GRADFLOW_JIT=0``. numba is imported on first use (engine/_jit.py). Very wide
+layers and very large parameter buffers are split over two or more cores on numba's work queue.
 
 tanh is Eigen's float32 rational approximation (the one XLA uses): odd degree-13/6 polynomials
 on [-7.9053, 7.9053], clamped outside, within 3e-7 of the true value.
@@ -17,6 +20,8 @@ import importlib.util
 import os
 
 import numpy as np
+
+from .activations import ACTIVATIONS
 
 if os.environ.get("GRADFLOW_JIT", "1") == "0":
     UNAVAILABLE_REASON = "disabled by GRADFLOW_JIT=0"
@@ -29,8 +34,14 @@ AVAILABLE = not UNAVAILABLE_REASON
 # A layer (batch x width) below this stays on the plain path: it saves a few microseconds a step,
 # and would cost the process a second to import numba and load the kernels.
 FUSED_MIN_ELEMENTS = 1 << 13
-# layers with fewer elements than this stay on one core (thread start-up costs more than it saves)
-PARALLEL_MIN_ELEMENTS = 1 << 16
+# Arrays with fewer elements than this stay on one core. Waking the second thread and waiting for
+# it costs tens of microseconds (more when another process has that core), and BLAS's own threads
+# already use both cores for the matmuls: at 50x256x256 on two cores, splitting each 65536-element
+# layer pass trained slower than one core doing it (8.9 and 7.7 steps/s against 11.5 and 12.5,
+# alternating runs, load ~4). A layer pass is split from batch x width = 256 x 1024; a pass over
+# the flat parameter buffers (SGD, norm probe) from a million parameters.
+PARALLEL_MIN_ELEMENTS = 1 << 18
+FLAT_PARALLEL_MIN_ELEMENTS = 1 << 20
 FUSED_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
 
 
@@ -41,54 +52,84 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def fused_bias_activation(name: str, dtype, xp):
-    """A function ``(a, b, h, d, p)`` that does ``a += b; h = f(a); d = f'(a)`` in one pass on
-    C-contiguous 2-D arrays, or None where the plain path must be used. The caller uses it for
-    layers of at least ``FUSED_MIN_ELEMENTS`` elements."""
+class FusedActivation:
+    """The compiled element-wise work of one activation on float32 NumPy layers (C-contiguous 2-D
+    arrays of at least ``FUSED_MIN_ELEMENTS``), in two passes that each touch memory once:
+
+    - ``forward(a, b, h, p)``: ``a += b; h = f(a)``; returns ``h``. The derivative is not stored
+      (one array stream fewer per layer, as XLA does it): backward recomputes it from ``a``/``h``.
+    - ``backward(g, s, h, p, out)``: ``out = g * f'(s)`` given ``h = f(s)``; returns ``out``.
+    - ``derivative(xp, s, h, p)``: ``f'(s)`` as the plain path computes it (for the probes).
+
+    Wide layers are split over the cores."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.kind = FUSED_ACTIVATIONS.index(name)
+        self.parallel = usable_cores() > 1
+        self._derivative = ACTIVATIONS[name].derivative
+
+    def forward(self, a, b, h, p):
+        jit = _JIT or _jit()
+        if self.parallel and a.size >= PARALLEL_MIN_ELEMENTS:
+            with jit.PARALLEL_LOCK:
+                jit._forward_parallel(self.kind, a, b, h, np.float32(p))
+        else:
+            jit._forward_serial(self.kind, a, b, h, np.float32(p))
+        return h
+
+    def backward(self, g, s, h, p, out):
+        jit = _JIT or _jit()
+        if self.parallel and g.size >= PARALLEL_MIN_ELEMENTS:
+            with jit.PARALLEL_LOCK:
+                jit._backward_parallel(self.kind, g, s, h, np.float32(p), out)
+        else:
+            jit._backward_serial(self.kind, g, s, h, np.float32(p), out)
+        return out
+
+    def derivative(self, xp, s, h, p):
+        return self._derivative(xp, s, h, p)
+
+
+def fused_activation(name: str, dtype, xp) -> FusedActivation | None:
+    """The compiled passes for activation ``name``, or None where the plain path must be used
+    (another array module, float64, an activation without a kernel, numba missing or off). The
+    caller uses them for layers of at least ``FUSED_MIN_ELEMENTS`` elements."""
     if not AVAILABLE or xp is not np or np.dtype(dtype) != np.float32 or name not in FUSED_ACTIVATIONS:
         return None
-    kind = FUSED_ACTIVATIONS.index(name)
-    parallel = usable_cores() > 1
+    return FusedActivation(name)
 
-    def run(a, b, h, d, p):
-        jit = _jit()
-        n, m = a.shape
-        args = (kind, a.reshape(-1), b, h.reshape(-1), d.reshape(-1), np.float32(p), n, m)
-        if parallel and a.size >= PARALLEL_MIN_ELEMENTS:
-            with jit.PARALLEL_LOCK:
-                jit._bias_act_parallel(*args)
-        else:
-            jit._bias_act_serial(*args)
-        return h, d
 
-    return run
+_JIT = None
 
 
 def _jit():
+    global _JIT
     from . import _jit as module   # numba and the kernels, loaded once
+    _JIT = module
     return module
 
 
 def multiply_into(xp, x, y, out):
     """``out = x * y`` (same shape, C-contiguous), over the cores for large float32 arrays."""
-    if _over_cores(xp, out, x, y):
-        jit = _jit()
+    if _over_cores(xp, PARALLEL_MIN_ELEMENTS, out, x, y):
+        jit = _JIT or _jit()
         with jit.PARALLEL_LOCK:
             jit._multiply_parallel(x.reshape(-1), y.reshape(-1), out.reshape(-1))
         return out
     return xp.multiply(x, y, out=out)
 
 
-def _over_cores(xp, *arrays) -> bool:
-    return (AVAILABLE and xp is np and arrays[0].size >= PARALLEL_MIN_ELEMENTS
+def _over_cores(xp, minimum, *arrays) -> bool:
+    return (AVAILABLE and xp is np and arrays[0].size >= minimum
             and all(getattr(a, "dtype", np.float32) == np.float32 for a in arrays) and usable_cores() > 1)
 
 
 def sgd_step(xp, theta, grad, lr, update):
     """``update = lr * grad; theta -= update`` (``lr`` a float or a vector like ``theta``): one pass
     over the cores for large float32 buffers, two array calls otherwise."""
-    if _over_cores(xp, theta, grad, update):
-        jit = _jit()
+    if _over_cores(xp, FLAT_PARALLEL_MIN_ELEMENTS, theta, grad, update):
+        jit = _JIT or _jit()
         with jit.PARALLEL_LOCK:
             if isinstance(lr, float):
                 jit._sgd_scalar_parallel(theta, grad, np.float32(lr), update)
@@ -98,3 +139,46 @@ def sgd_step(xp, theta, grad, lr, update):
     xp.multiply(grad, lr, out=update)
     theta -= update
     return update
+
+
+def segment_sq_sums(xp, flat, starts):
+    """Sum of squares of ``flat`` over the segments beginning at ``starts`` (int64, ascending) in
+    one pass with no temporary, accumulated in float64 and returned as ``flat``'s dtype; None where
+    the plain path must be used (CuPy, float64, buffers under ``FUSED_MIN_ELEMENTS * 8``)."""
+    if not (AVAILABLE and xp is np and flat.dtype == np.float32 and flat.size >= 8 * FUSED_MIN_ELEMENTS):
+        return None
+    jit = _JIT or _jit()
+    out = np.empty(starts.size, dtype=np.float32)
+    if flat.size >= FLAT_PARALLEL_MIN_ELEMENTS and usable_cores() > 1:
+        with jit.PARALLEL_LOCK:
+            jit._segment_sq_sums_parallel(flat, starts, out)
+    else:
+        jit._segment_sq_sums_serial(flat, starts, out)
+    return out
+
+
+def unit_statistics(network, cache, threshold: float):
+    """One hidden layer's unit statistics in one compiled pass over its output (and its input for
+    relu-type derivatives) with no temporaries: ``(unit_dead, unit_saturation, unit_activation,
+    mean, std)`` as the plain definitions in probes.py give them, or None where the plain path
+    must be used (CuPy, float64, layers under ``FUSED_MIN_ELEMENTS``)."""
+    h = cache.h
+    if not (AVAILABLE and isinstance(h, np.ndarray) and h.dtype == np.float32 and h.ndim == 2
+            and h.size >= FUSED_MIN_ELEMENTS and h.flags.c_contiguous):
+        return None
+    fused = getattr(network, "_fused", None)
+    if fused is not None and getattr(cache, "_d", True) is None:   # a compiled layer: f'(s) from s, h
+        kind, s, d = fused.kind, cache.s, h
+    else:
+        d = cache.d
+        if not (isinstance(d, np.ndarray) and d.dtype == np.float32 and d.shape == h.shape):
+            return None
+        kind, s = -1, h
+    jit = _JIT or _jit()
+    n, m = h.shape
+    nonzero, nonfinite = np.zeros(m, np.int64), np.zeros(m, np.int64)
+    saturated, magnitude = np.zeros(m, np.int64), np.zeros(m, np.float64)
+    total, spread = jit._unit_statistics(kind, s, h, d, np.float32(network.act_param), np.float32(threshold),
+                                         nonzero, nonfinite, saturated, magnitude)
+    return ((nonzero == 0) & (nonfinite == 0), saturated / n, magnitude / n,
+            total / h.size, float(np.sqrt(spread / h.size)))

@@ -10,28 +10,37 @@ what ``signals`` holds), ``s = gamma * norm(a) + beta`` (or ``s = a``), ``h = f(
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .activations import ACTIVATIONS
 from .flatparams import adopt, flat_layout, initial_values
 from .initializers import INITIALIZERS
-from .kernels import FUSED_MIN_ELEMENTS, fused_bias_activation, multiply_into
+from .kernels import FUSED_MIN_ELEMENTS, fused_activation, multiply_into
 from .layers.residual import skip_sources
 
 NORM_EPS = 1e-5
 
 
-@dataclass
 class LayerCache:
-    """What backward needs from the forward pass of one hidden layer, kept for the probes too."""
-    x: object            # input to the layer
-    s: object            # input to the activation (after normalisation)
-    h: object            # activation output
-    d: object            # activation derivative f'(s)
-    u: object = None     # normalised a (before gamma/beta)
-    inv_std: object = None
+    """What backward needs from the forward pass of one hidden layer, kept for the probes too:
+    ``x`` the layer's input, ``s`` the activation's input (after normalisation), ``h`` its output,
+    ``d`` its derivative f'(s), ``u`` the normalised pre-activation and ``inv_std`` (norm layers).
+
+    A layer of the compiled path keeps no derivative (backward recomputes it from ``s``/``h`` in
+    the same pass as the product with dL/dh); ``d`` is then computed on first read, by the plain
+    path's formula."""
+
+    __slots__ = ("x", "s", "h", "_d", "u", "inv_std", "_derive")
+
+    def __init__(self, x, s, h, d, u=None, inv_std=None, derive=None):
+        self.x, self.s, self.h, self._d, self.u, self.inv_std = x, s, h, d, u, inv_std
+        self._derive = derive      # () -> d, for a layer that kept none
+
+    @property
+    def d(self):
+        if self._d is None and self._derive is not None:
+            self._d, self._derive = self._derive(), None
+        return self._d
 
 
 class _Workspace:
@@ -71,8 +80,8 @@ class Network:
         self.act = ACTIVATIONS[config.activation]
         self.norm = config.norm
         self.act_param = self.act.param_value(config)
-        # one compiled pass for a += b, h = f(a), f'(a) where that gives the same numbers
-        self._fused = (fused_bias_activation(config.activation, self.dtype, xp)
+        # compiled passes for a += b, h = f(a) and for g * f'(a), where they give the same numbers
+        self._fused = (fused_activation(config.activation, self.dtype, xp)
                        if self.norm == "none" and not self.act.noisy and not self.act.learnable else None)
         self.skips = skip_sources(config)      # {last layer of a block: its first layer}
         self._block_firsts = set(self.skips.values())
@@ -118,6 +127,10 @@ class Network:
             ones = self._ones[n] = self.xp.ones((1, n), dtype=self.dtype)
         return ones
 
+    def _derive(self, s, h, p):
+        """The derivative of a compiled-path layer, when a probe asks for it."""
+        return lambda: self._fused.derivative(self.xp, s, h, p)
+
     def _param(self, l):
         return self.slopes[l] if self.slope_slice else self.act_param
 
@@ -149,7 +162,7 @@ class Network:
             a = xp.dot(x, self.W[l], out=ws.a[l])
             fused = self._fused is not None and keep and ws.h[l] is not None and a.size >= FUSED_MIN_ELEMENTS
             if fused:
-                h, d = self._fused(a, self.b[l], ws.h[l], ws.d[l], self.act_param)
+                h = self._fused.forward(a, self.b[l], ws.h[l], self.act_param)
             else:
                 a += self.b[l]
             u = inv_std = None
@@ -177,8 +190,8 @@ class Network:
             if act.noisy and training and noise_rng is not None and self.act_param > 0:
                 s = s + self.act_param * noise_rng.standard_normal(s.shape, dtype=self.dtype)
             p = self._param(l)
-            if fused:
-                pass                                  # h and d came with the bias add
+            if fused:      # h came with the bias add; f'(a) is recomputed by backward
+                d = None
             elif in_place and ws.h[l] is not None:
                 h = act.forward_out(xp, s, p, ws.h[l])
                 d = act.derivative_out(xp, s, h, p, ws.d[l]) if keep else None
@@ -186,7 +199,7 @@ class Network:
                 h = act.forward(xp, s, p)
                 d = act.derivative(xp, s, h, p) if keep else None
             if keep:
-                caches.append(LayerCache(x, s, h, d, u, inv_std))
+                caches.append(LayerCache(x, s, h, d, u, inv_std, self._derive(s, h, p) if fused else None))
             x = h + block_inputs.pop(self.skips[l]) if l in self.skips else h   # h <- h + F(h)
         if keep:
             self.caches, self.last_input = caches, x
@@ -216,7 +229,11 @@ class Network:
                 skip_grads[self.skips[l]] = g.copy()
             if self.slope_slice:
                 self.dslopes[l] = (g * xp.minimum(c.s, 0)).sum()
-            g = multiply_into(xp, g, c.d, ws.g[l]) if ws.g[l] is not None else g * c.d  # dL/ds
+            if c._d is None and ws.g[l] is not None:                       # the compiled path
+                g = self._fused.backward(g, c.s, c.h, self.act_param, ws.g[l])   # dL/ds
+            else:
+                g = multiply_into(xp, g, c.d, ws.g[l]) if ws.g[l] is not None else g * c.d
+
             if self.norm != "none":
                 xp.dot(ones, g * c.u, out=self._dgamma_rows[l])
                 xp.dot(ones, g, out=self._dbeta_rows[l])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .backend import to_numpy
 
 MAX_ACTIVATION_SAMPLES = 4096
@@ -13,7 +14,11 @@ MAX_ACTIVATION_SAMPLES = 4096
 def segment_sq_sums(xp, flat, starts: np.ndarray, work=None):
     """Sum of squares of ``flat`` over the segments that begin at ``starts`` (one result each).
 
-    ``work``, an array like ``flat``, saves allocating the squares on every call."""
+    ``work``, an array like ``flat``, saves allocating the squares on every call (the plain path;
+    large float32 NumPy buffers take one compiled pass with no temporary)."""
+    fast = kernels.segment_sq_sums(xp, flat, starts)
+    if fast is not None:
+        return fast
     sq = xp.multiply(flat, flat, out=work)
     reduceat = getattr(xp.add, "reduceat", None)
     if reduceat is not None:
@@ -26,7 +31,8 @@ def unit_statistics(network) -> dict:
     """Dead, saturated and activation statistics per hidden layer of the last forward pass.
 
     Consecutive layers of one shape are stacked and measured together (a handful of array calls
-    for the whole network rather than a dozen per layer: this is most of a small net's snapshot)."""
+    for the whole network rather than a dozen per layer: this is most of a small net's snapshot);
+    large float32 layers take one compiled pass each (engine/kernels.py)."""
     act = network.act
     threshold = act.saturation_threshold()
     stats = {k: [] for k in ("dead_fraction", "saturated_fraction", "act_mean", "act_std",
@@ -38,18 +44,38 @@ def unit_statistics(network) -> dict:
             groups.append(caches[start:i])
             start = i
     for group in groups:
-        d = np.stack([to_numpy(c.d) for c in group])        # (layers, batch, width)
-        h = np.stack([to_numpy(c.h) for c in group])
-        # zero derivative for the whole batch; a unit whose output is not finite is not "dead"
-        unit_dead = ~(d != 0).any(axis=1) & np.isfinite(h).all(axis=1)
-        unit_sat = (np.abs(d) < threshold).mean(axis=1, dtype=np.float64)
-        unit_act = np.abs(h).mean(axis=1, dtype=np.float64)
-        flat = h.reshape(len(group), -1)
-        mean = flat.mean(axis=1, dtype=np.float64)
-        std = flat.std(axis=1, dtype=np.float64)
+        compiled = [kernels.unit_statistics(network, c, threshold) for c in group]
+        if all(r is not None for r in compiled):      # large float32 layers: one pass each
+            for c, (unit_dead, unit_sat, unit_act, mean, std) in zip(group, compiled):
+                flat = c.h.reshape(-1)
+                if flat.shape[0] > MAX_ACTIVATION_SAMPLES:
+                    flat = flat[:: -(-flat.shape[0] // MAX_ACTIVATION_SAMPLES)]
+                stats["unit_dead"].append(unit_dead)
+                stats["unit_saturation"].append(unit_sat)
+                stats["unit_activation"].append(unit_act)
+                stats["dead_fraction"].append(unit_dead.mean())
+                stats["saturated_fraction"].append(unit_sat.mean())
+                stats["act_mean"].append(mean)
+                stats["act_std"].append(std)
+                stats["activation_samples"].append(flat.astype(np.float64))
+            continue
+        k, (n, m) = len(group), group[0].h.shape
+        # (batch, layers * width): the batch reductions run along long contiguous rows (reducing
+        # the middle axis of (layers, batch, width) paid per short row)
+        absd = np.abs(np.concatenate([to_numpy(c.d) for c in group], axis=1))
+        h = np.concatenate([to_numpy(c.h) for c in group], axis=1).astype(np.float64)
+        unit_act = np.abs(h).sum(axis=0) / n
+        # zero derivative for the whole batch (NaN counts as non-zero); a unit whose output is
+        # not finite is not "dead"
+        unit_dead = (absd.max(axis=0) == 0) & np.isfinite(unit_act)
+        unit_sat = np.count_nonzero(absd < threshold, axis=0) / n
+        mean = h.sum(axis=0).reshape(k, m).sum(axis=1) / (n * m)
+        centred = (h.reshape(n, k, m) - mean[:, None]).reshape(n, k * m)
+        std = np.sqrt((centred * centred).sum(axis=0).reshape(k, m).sum(axis=1) / (n * m))
+        flat = h.reshape(n, k, m).transpose(1, 0, 2).reshape(k, n * m)   # each layer's batch x width
         if flat.shape[1] > MAX_ACTIVATION_SAMPLES:
             flat = flat[:, :: -(-flat.shape[1] // MAX_ACTIVATION_SAMPLES)]
-        samples = flat.astype(np.float64)
+        unit_dead, unit_sat, unit_act = unit_dead.reshape(k, m), unit_sat.reshape(k, m), unit_act.reshape(k, m)
         stats["unit_dead"].extend(unit_dead)
         stats["unit_saturation"].extend(unit_sat)
         stats["unit_activation"].extend(unit_act)
@@ -57,7 +83,7 @@ def unit_statistics(network) -> dict:
         stats["saturated_fraction"].extend(unit_sat.mean(axis=1))
         stats["act_mean"].extend(mean)
         stats["act_std"].extend(std)
-        stats["activation_samples"].extend(samples)
+        stats["activation_samples"].extend(flat)
     for key in ("dead_fraction", "saturated_fraction", "act_mean", "act_std"):
         stats[key] = np.asarray(stats[key], dtype=np.float64)
     return stats
