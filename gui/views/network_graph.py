@@ -16,6 +16,7 @@ such a net comes from the sample, and the note under the graph says what is show
 from __future__ import annotations
 
 import math
+import time
 from html import escape
 
 import numpy as np
@@ -47,6 +48,7 @@ NODE_MAX_PX = 26.0
 NODE_MIN_PX = 5.0
 _LINE_BYTES = 32          # a QLineF is four doubles
 _FRAGMENT_FIELDS = 10     # a QPainter.PixmapFragment is ten doubles
+RENDER_SHARE = 0.3        # the edge-render helper uses at most about this share of a core
 _FIT_MARGIN_PX = 8        # space around the network when fitted (beyond node and marker radius)
 
 
@@ -173,6 +175,11 @@ class EdgeItem(pg.GraphicsObject):
         self._image = None        # (key, QImage) of the last finished background render
         self._busy = self._pending = False
         self._pool = None
+        self._next_render = 0.0   # perf_counter time before which no new render starts
+        self.renders = 0          # background renders started (tests, benchmarks)
+        self._later = QtCore.QTimer(self)
+        self._later.setSingleShot(True)
+        self._later.timeout.connect(self._schedule)
         self.sigRendered.connect(self._on_rendered)
 
     def set_bounds(self, rect: QtCore.QRectF) -> None:
@@ -180,7 +187,13 @@ class EdgeItem(pg.GraphicsObject):
         self._rect = QtCore.QRectF(rect)
 
     def set_lines(self, lines: np.ndarray, starts: np.ndarray, pens: list[QtGui.QPen]) -> None:
-        """``lines`` (n, 4) float64 sorted by bin; bin ``b`` is ``lines[starts[b]:starts[b + 1]]``."""
+        """``lines`` (n, 4) float64 sorted by bin; bin ``b`` is ``lines[starts[b]:starts[b + 1]]``.
+
+        The same lines in the same bins with the same pens as now change nothing (no render)."""
+        starts = np.asarray(starts)
+        if (pens is self._pens and np.array_equal(starts, self._starts)
+                and np.array_equal(lines, self._lines)):
+            return
         self._lines = np.array(lines, dtype=np.float64, order="C")  # a copy: the renderer reads it
         self._starts = np.array(starts)
         self._pens = pens
@@ -191,29 +204,45 @@ class EdgeItem(pg.GraphicsObject):
             self._schedule()      # update() follows when the new image is ready
 
     # ----------------------------------------------------------------- background rendering
+    @property
+    def idle(self) -> bool:
+        """No render running or waiting: the image (if any) shows the latest lines."""
+        return not (self._busy or self._pending)
+
     def _schedule(self) -> None:
         if self._busy:
             self._pending = True
             return
         if getattr(self, "_shut", False):
             return                # the view is going: no new helper thread (nothing will be shown)
+        wait = self._next_render - time.perf_counter()
+        if wait > 0.001:
+            # the helper keeps to a share of a core (RENDER_SHARE): the engine and the GUI thread
+            # need the rest; the newest lines are drawn when the wait is over (older ones never)
+            self._pending = True
+            if not self._later.isActive():
+                self._later.start(int(wait * 1000) + 1)
+            return
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-render")
         self._busy, self._pending = True, False
         key = self._key
         job = (key, self._lines, self._starts, [QtGui.QPen(p) for p in self._pens])
+        self.renders += 1
         self._pool.submit(self._render, job)
 
     def shutdown(self) -> None:
         """Stop the edge-render helper thread (waits for a render in progress); none starts again."""
         self._shut = True
+        self._later.stop()
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _render(self, job) -> None:  # on the helper thread
         key, lines, starts, pens = job
+        cpu0 = time.thread_time()
         transform, width, height, ratio = key
         image = QtGui.QImage(int(width * ratio), int(height * ratio), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
         image.setDevicePixelRatio(ratio)
@@ -224,13 +253,15 @@ class EdgeItem(pg.GraphicsObject):
             _draw_bins(painter, lines, starts, pens)
             painter.end()
         try:
-            self.sigRendered.emit((key, image))
+            self.sigRendered.emit((key, image, time.thread_time() - cpu0, lines))
         except RuntimeError:  # the item was deleted while we drew
             pass
 
     def _on_rendered(self, result) -> None:
-        self._image = result
+        key, image, cpu, self._image_lines = result
+        self._image = (key, image)
         self._busy = False
+        self._next_render = time.perf_counter() + cpu * (1.0 / RENDER_SHARE - 1.0)
         if self._pending:
             self._schedule()
         self.update()
