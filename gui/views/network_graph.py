@@ -48,6 +48,7 @@ NODE_MAX_PX = 26.0
 NODE_MIN_PX = 5.0
 _LINE_BYTES = 32          # a QLineF is four doubles
 _FRAGMENT_FIELDS = 10     # a QPainter.PixmapFragment is ten doubles
+LABEL_INTERVAL_S = 0.2    # the numbers under the columns change at most this often
 RENDER_SHARE = 0.3        # the edge-render helper uses at most about this share of a core
 _FIT_MARGIN_PX = 8        # space around the network when fitted (beyond node and marker radius)
 
@@ -471,6 +472,10 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._labels_dirty = True
         self._note_plain = ""
         self._dead_key = self._sat_key = None
+        self._labels_at = -math.inf
+        self._labels_timer = QtCore.QTimer(self)
+        self._labels_timer.setSingleShot(True)
+        self._labels_timer.timeout.connect(self._update_column_labels)
         self._build_toolbar()
         self._build_scene()
         self.set_theme("dark")
@@ -669,7 +674,7 @@ class NetworkGraphView(QtWidgets.QWidget):
                 item._html = None
             self._fit() if self._auto_fit else None
             self._draw_skips()
-        self._refresh()
+        self._refresh(streaming=not rebuilt)
 
     def _arc_height(self) -> float:
         g = self._geometry
@@ -810,6 +815,9 @@ class NetworkGraphView(QtWidgets.QWidget):
         for c in range(len(geometry.sizes)):
             text = pg.TextItem(anchor=(0.5, 0))
             text.gfl_self_scaled = True      # sizes come from _font / policy_pt, not the text scaler
+            # painted from a cached pixmap until its text changes (a paint per frame otherwise
+            # lays out and draws the rich text again)
+            text.textItem.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
             text.setFont(_font(LABEL_PT))
             text._html = None
             self.vb.addItem(text, ignoreBounds=True)
@@ -941,7 +949,8 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._range = (lo, hi)
         return lo, hi
 
-    def _refresh(self) -> None:
+    def _refresh(self, streaming: bool = False) -> None:
+        """Recolour from the current snapshot; ``streaming`` (a new frame) may defer the numbers."""
         if self._snapshot is None or self._geometry is None:
             self._note_plain = ""
             self.note.setText("")
@@ -1004,7 +1013,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._update_nodes()
         self._update_color_bar(vmin, vmax)
         self._norms, self._norms_estimated = self._layer_norms(arrays, cands)
-        self._update_column_labels()
+        self._update_column_labels_soon() if streaming else self._update_column_labels()
         self._update_title()
         color = self._palette["accent"] if plan.mode != "all" else self._palette["muted"]
         weight = "bold" if plan.mode != "all" else "normal"
@@ -1066,7 +1075,19 @@ class NetworkGraphView(QtWidgets.QWidget):
         return np.array([float(np.linalg.norm(np.asarray(a, dtype=np.float64).reshape(-1)))
                          for a in arrays]), False
 
+    def _update_column_labels_soon(self) -> None:
+        """The numbers under the columns, at most every ``LABEL_INTERVAL_S`` while frames stream in
+        (laying out their text costs ~3 ms, and numbers changing 30 times a second cannot be read);
+        the last frame's numbers always follow, so a paused run shows its own."""
+        wait = self._labels_at + LABEL_INTERVAL_S - time.perf_counter()
+        if wait <= 0:
+            self._update_column_labels()
+        elif not self._labels_timer.isActive():
+            self._labels_timer.start(int(wait * 1000) + 1)
+
     def _update_column_labels(self) -> None:
+        self._labels_timer.stop()
+        self._labels_at = time.perf_counter()
         if self._geometry is None:
             return
         norms = self._norms

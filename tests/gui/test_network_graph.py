@@ -444,3 +444,21 @@ def test_edge_renders_keep_to_a_share_of_a_core(view, qtbot, monkeypatch):
     want = 0.02 * (1 / ng.RENDER_SHARE - 1) * 0.9
     assert (gaps >= want).all(), gaps
     np.testing.assert_array_equal(edges._image_lines, edges._lines)   # the latest lines are shown
+
+
+def test_column_numbers_follow_streaming_frames_at_a_readable_rate(view, qtbot):
+    """Frames streaming in faster than LABEL_INTERVAL_S lay out the numbers under the columns
+    at most that often, and the last frame's numbers always end up shown."""
+    from gui.views import network_graph as ng
+    sizes = (2, 6, 6, 1)
+    first = fake_snapshot(sizes, seed=1)
+    view.set_snapshot(first)
+    shown = [item.toPlainText() for item in view.column_labels]
+    last = fake_snapshot(sizes, seed=2, fade=3.0)
+    view.set_snapshot(last)                       # right after: deferred
+    assert [item.toPlainText() for item in view.column_labels] == shown
+    qtbot.wait(int(ng.LABEL_INTERVAL_S * 1000) + 150)
+    now = [item.toPlainText() for item in view.column_labels]
+    assert now != shown
+    view._update_column_labels()                  # what the last frame's numbers are
+    assert [item.toPlainText() for item in view.column_labels] == now
