@@ -1048,9 +1048,11 @@ class NetworkGraphView(QtWidgets.QWidget):
         if dead_key != self._dead_key:
             self._dead_key = dead_key
             self.dead_marks.setData(pos=self._node_xy[dead], size=self._node_px * 1.15 + 8)
+            self.dead_marks.setVisible(bool(dead.any()))     # an empty scatter item still costs a paint
         if sat_key != self._sat_key:
             self._sat_key = sat_key
             self.saturated_marks.setData(pos=self._node_xy[saturated], size=self._node_px + 7)
+            self.saturated_marks.setVisible(bool(saturated.any()))
         self._n_dead, self._n_saturated = int(dead.sum()), int(saturated.sum())
 
     def _update_color_bar(self, vmin: float, vmax: float) -> None:
@@ -1254,10 +1256,12 @@ class NetworkGraphView(QtWidgets.QWidget):
         self.hover_text.setPos(p.x() + offset_x * px, p.y() + (12 if low else -12) * py)
         self.hover_text.show()
         self.hover_mark.setData(pos=[(mark.x(), mark.y())], size=self._node_px + 6)
+        self.hover_mark.show()
 
     def _clear_hover(self) -> None:
         if self.hover_text.isVisible():
             self.hover_text.hide()
             self.hover_mark.setData(pos=np.zeros((0, 2)))
+            self.hover_mark.hide()
             self.sigUnitHovered.emit(-1, -1)
             self.sigEdgeHovered.emit(-1, -1, -1)
