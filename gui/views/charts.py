@@ -40,23 +40,50 @@ def log10_or_nan(values) -> np.ndarray:
     return out
 
 
-def bucket_means(steps: np.ndarray, values: np.ndarray, points: int = 200):
-    """Means of ``values`` (n, m; NaN ignored) over consecutive buckets, about ``points`` of them.
+def mean_bucket_size(n: int, points: int = 200) -> int:
+    """Steps per bucket of the smoothed line: a power of two, so that about ``points`` to
+    ``2 * points`` buckets cover ``n`` steps and the buckets stay put as the history grows."""
+    return 1 << int(math.floor(math.log2(n / points))) if n >= 2 * points else 1
 
-    The smooth, thick line drawn over the raw per-batch values (which are noisy).
-    """
-    n = len(steps)
-    b = max(1, n // points)
-    m = (n // b) * b
-    if b == 1 or m == 0:
-        return steps, values
-    v = values[:m].reshape(m // b, b, -1)
+
+def envelope_bucket_size(n: int, buckets: int = ENVELOPE_BUCKETS) -> int:
+    return 1 << math.ceil(math.log2(n / buckets)) if n > 2 * buckets else 1
+
+
+def _means_of(steps: np.ndarray, values: np.ndarray, b: int):
+    """Per bucket of ``b`` steps: the mean step and the NaN-ignoring mean of each column."""
+    k = len(steps) // b
+    v = values[: k * b].reshape(k, b, -1)
     ok = np.isfinite(v)
     total = np.where(ok, v, 0.0).sum(axis=1)
     count = ok.sum(axis=1)
     means = np.full(total.shape, np.nan)
     np.divide(total, count, out=means, where=count > 0)
-    return steps[:m].reshape(m // b, b).mean(axis=1), means
+    return steps[: k * b].reshape(k, b).mean(axis=1), means
+
+
+def _extremes_of(steps: np.ndarray, values: np.ndarray, b: int):
+    """Per bucket of ``b`` steps: (first step, last step) and the NaN-ignoring (min, max), interleaved."""
+    k = len(steps) // b
+    v = values[: k * b].reshape(k, b, -1)
+    lo, hi = np.fmin.reduce(v, axis=1), np.fmax.reduce(v, axis=1)
+    xs = np.empty(2 * k)
+    xs[0::2], xs[1::2] = steps[: k * b: b], steps[b - 1: k * b: b]
+    vs = np.empty((2 * k, values.shape[1]))
+    vs[0::2], vs[1::2] = lo, hi
+    return xs, vs
+
+
+def bucket_means(steps: np.ndarray, values: np.ndarray, points: int = 200):
+    """Means of ``values`` (n, m; NaN ignored) over consecutive buckets (``mean_bucket_size``
+    steps each, aligned at the start; the newest partial bucket is left out).
+
+    The smooth, thick line drawn over the raw per-batch values (which are noisy).
+    """
+    b = mean_bucket_size(len(steps), points)
+    if b == 1:
+        return steps, values
+    return _means_of(steps, values, b)
 
 
 def envelope(steps: np.ndarray, values: np.ndarray, buckets: int = ENVELOPE_BUCKETS):
@@ -67,17 +94,11 @@ def envelope(steps: np.ndarray, values: np.ndarray, buckets: int = ENVELOPE_BUCK
     pixels wide can show of every step, without handing pyqtgraph 200,000 points per line a frame.
     """
     n = len(steps)
-    if n <= 2 * buckets:
+    b = envelope_bucket_size(n, buckets)
+    if b == 1:
         return steps, values
-    b = 1 << math.ceil(math.log2(n / buckets))
+    xs, vs = _extremes_of(steps, values, b)
     m = (n // b) * b
-    v = values[:m].reshape(m // b, b, -1)
-    lo, hi = np.fmin.reduce(v, axis=1), np.fmax.reduce(v, axis=1)
-    k = m // b
-    xs = np.empty(2 * k)
-    xs[0::2], xs[1::2] = steps[:m:b], steps[b - 1:m:b]
-    vs = np.empty((2 * k, values.shape[1]))
-    vs[0::2], vs[1::2] = lo, hi
     return np.concatenate([xs, steps[m:]]), np.concatenate([vs, values[m:]])
 
 
@@ -326,6 +347,7 @@ class _History:
         self.n = 0
         self.stride = 1     # after thinning, keep every stride-th incoming step
         self._skip = 0
+        self._buckets: dict = {}   # name -> (bucket size, buckets done, their results)
 
     def append(self, steps, values):
         steps = np.asarray(steps, dtype=np.float64)
@@ -350,6 +372,38 @@ class _History:
             self.values[:half] = self.values[: 2 * half: 2]
             self.n = half
             self.stride *= 2
+            self._buckets.clear()      # every bucket moved
+
+    def _completed(self, name: str, b: int, reduce):
+        """``reduce`` over this history's completed buckets of ``b`` steps: each bucket is reduced
+        once, when it completes (a redraw costs the new steps, not the whole history)."""
+        size, done, parts = self._buckets.get(name, (None, 0, None))
+        if size != b:
+            done, parts = 0, None
+        k = self.n // b
+        if k > done:
+            new = reduce(self.steps[done * b: k * b], self.values[done * b: k * b], b)
+            parts = new if parts is None else tuple(np.concatenate([p, q]) for p, q in zip(parts, new))
+            done = k
+        self._buckets[name] = (b, done, parts)
+        return parts
+
+    def means(self, points: int = 200):
+        """``bucket_means(steps, values, points)`` of the whole history, computed incrementally."""
+        b = mean_bucket_size(self.n, points)
+        if b == 1:
+            return self.steps[: self.n], self.values[: self.n]
+        return self._completed("means", b, _means_of)
+
+    def envelope(self, buckets: int = ENVELOPE_BUCKETS):
+        """``envelope(steps, values, buckets)`` of the whole history, computed incrementally."""
+        n = self.n
+        b = envelope_bucket_size(n, buckets)
+        if b == 1:
+            return self.steps[:n], self.values[:n]
+        xs, vs = self._completed("envelope", b, _extremes_of)
+        m = (n // b) * b
+        return np.concatenate([xs, self.steps[m:n]]), np.concatenate([vs, self.values[m:n]])
 
     @property
     def last_step(self) -> float:
@@ -425,10 +479,8 @@ class GradientHistoryChart(ChartBase):
         h = self._history
         if h is None:
             return
-        steps = h.steps[: h.n]
-        logs = h.values[: h.n]                  # log10 already
-        mean_steps, means = bucket_means(steps, logs)
-        env_steps, env = envelope(steps, logs)
+        mean_steps, means = h.means()           # log10 already; only new buckets are computed
+        env_steps, env = h.envelope()
         for i, (curve, raw) in enumerate(zip(self._curves, self._raw)):
             raw.setData(env_steps, env[:, i])
             curve.setData(mean_steps, means[:, i])
@@ -710,10 +762,9 @@ class LossChart(ChartBase):
     def redraw(self):
         super().redraw()
         t = self._train                          # log10 values already
-        steps, logs = t.steps[: t.n], t.values[: t.n]
-        env_steps, env = envelope(steps, logs)
+        env_steps, env = t.envelope()
         self.train_raw.setData(env_steps, env[:, 0])
-        mean_steps, means = bucket_means(steps, logs)
+        mean_steps, means = t.means()
         self.train_curve.setData(mean_steps, means[:, 0])
         s = self._test
         test_logs = s.values[: s.n, 0]
