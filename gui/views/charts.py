@@ -178,8 +178,30 @@ def _font(pt: int = FONT_PT, bold: bool = False) -> QtGui.QFont:
     return font(pt, bold)
 
 
+CHART_SHARE = 0.06    # each chart's redraws and paints take at most about this share of a core
+
+
+class _PacedPlotWidget(pg.PlotWidget):
+    """A PlotWidget that adds the CPU time of its paints to its chart's bill (see ChartBase)."""
+
+    def __init__(self, owner: "ChartBase"):
+        super().__init__()
+        self._owner = owner
+
+    def paintEvent(self, event):
+        t0 = time.thread_time()
+        super().paintEvent(event)
+        self._owner._paint_cpu += time.thread_time() - t0
+
+
 class ChartBase(QtWidgets.QWidget):
-    """A widget holding one or more pyqtgraph plots that share styling and theme handling."""
+    """A widget holding one or more pyqtgraph plots that share styling and theme handling.
+
+    Pacing: a chart redraws at most every ``min_interval_s``, and never more often than keeps its
+    redraws and the paints that follow them to ``CHART_SHARE`` of a core (its own measured CPU
+    time), so a slow chart on a loaded machine shows the newest data a little less often instead
+    of making the GUI fall behind. The data are still taken every frame.
+    """
 
     # Redraw at most this often; the data are still taken every frame. A chart repaint costs
     # 10-25 ms on 2 cores (axes, thick lines), so charts run at 5-10 Hz and the network graph,
@@ -193,13 +215,15 @@ class ChartBase(QtWidgets.QWidget):
         self._legends: list[pg.LegendItem] = []
         self._dirty = False
         self._last_draw = -math.inf
+        self._paint_cpu = 0.0           # CPU seconds of paints since the last redraw
+        self._cycle_cpu = 0.0           # smoothed CPU seconds of one redraw and its paints
         self.paint_guard = contextlib.nullcontext   # the window sets its "training, hold on" guard
         self._later = QtCore.QTimer(self)       # throttled charts draw the newest data a bit later
         self._later.setSingleShot(True)
         self._later.timeout.connect(self._redraw_if_dirty)
 
     def make_plot(self, title: str, xlabel: str, ylabel: str, log_y: bool = False) -> pg.PlotWidget:
-        pw = pg.PlotWidget()
+        pw = _PacedPlotWidget(self)
         pw.setMinimumSize(240, 200)
         item = pw.getPlotItem()
         item.setTitle(title, size=f"{FONT_PT + 2}pt")
@@ -260,13 +284,22 @@ class ChartBase(QtWidgets.QWidget):
         self.ingest(snapshot)
         self._dirty = True
         if self.isVisible() and not self._later.isActive():
-            wait = self._last_draw + self.min_interval_s - time.perf_counter()
+            wait = self._last_draw + self.interval_s() - time.perf_counter()
             self._later.start(int(max(0.0, wait) * 1000))
+
+    def interval_s(self) -> float:
+        """Seconds between redraws now: ``min_interval_s``, or longer while this chart's measured
+        cost would take more than ``CHART_SHARE`` of a core."""
+        return max(self.min_interval_s, min(self._cycle_cpu / CHART_SHARE, 2.0))
 
     def _redraw_if_dirty(self):
         if self._dirty and self.isVisible():
+            t0 = time.thread_time()
             with self.paint_guard():
                 self.redraw()
+            cost = self._paint_cpu + time.thread_time() - t0   # this redraw + the last one's paints
+            self._paint_cpu = 0.0
+            self._cycle_cpu = cost if self._cycle_cpu == 0 else 0.7 * self._cycle_cpu + 0.3 * cost
 
     def ingest(self, snapshot) -> None:
         """Take what this chart needs from the snapshot (always, even when hidden)."""

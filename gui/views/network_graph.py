@@ -49,7 +49,7 @@ NODE_MIN_PX = 5.0
 _LINE_BYTES = 32          # a QLineF is four doubles
 _FRAGMENT_FIELDS = 10     # a QPainter.PixmapFragment is ten doubles
 LABEL_INTERVAL_S = 0.2    # the numbers under the columns change at most this often
-RENDER_SHARE = 0.3        # the edge-render helper uses at most about this share of a core
+RENDER_SHARE = 0.25       # the edge-render helper uses at most about this share of a core
 _FIT_MARGIN_PX = 8        # space around the network when fitted (beyond node and marker radius)
 
 

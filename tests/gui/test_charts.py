@@ -312,3 +312,28 @@ def test_incremental_smoothing_reduces_only_new_buckets(monkeypatch):
     next(history)
     h.means()
     assert seen[1:] == [128]                        # nothing new completed, then one bucket
+
+
+def test_a_costly_chart_redraws_less_often_instead_of_falling_behind(gradients, qtbot, make_snapshot):
+    """Each chart bills itself its redraws and paints (CPU time) and spaces its redraws so that they
+    take at most CHART_SHARE of a core; a cheap chart keeps its min_interval_s."""
+    from gui.views import charts
+    chart = gradients.history
+    snap = with_history(make_snapshot((2, 4, 4, 1)), 0, 50)
+    chart.set_snapshot(snap)
+    drawn(qtbot, chart)
+    chart.plot.viewport().repaint()
+    assert chart._paint_cpu > 0                          # its paints are billed to it
+    assert chart.interval_s() == pytest.approx(max(chart.min_interval_s, chart._cycle_cpu / charts.CHART_SHARE))
+    chart._cycle_cpu = 0.05                              # 50 ms a redraw: ~0.8 s apart at 6%
+    assert chart.interval_s() == pytest.approx(0.05 / charts.CHART_SHARE)
+    chart._cycle_cpu = 1e-4
+    assert chart.interval_s() == chart.min_interval_s
+    chart._cycle_cpu = 10.0
+    assert chart.interval_s() == 2.0                     # never slower than every 2 s
+    # and the newest data still arrive: a dirty chart redraws after the longer wait
+    chart._cycle_cpu = 0.02
+    chart.set_snapshot(with_history(snap, 50, 10))
+    assert chart._dirty
+    drawn(qtbot, chart)
+    assert chart._history.n == 60
