@@ -49,6 +49,7 @@ NODE_MIN_PX = 5.0
 _LINE_BYTES = 32          # a QLineF is four doubles
 _FRAGMENT_FIELDS = 10     # a QPainter.PixmapFragment is ten doubles
 LABEL_INTERVAL_S = 0.2    # the numbers under the columns change at most this often
+SHOW_IMAGE_MS = 40        # a finished edge image waits this long for the next frame's paint
 RENDER_SHARE = 0.25       # the edge-render helper uses at most about this share of a core
 _FIT_MARGIN_PX = 8        # space around the network when fitted (beyond node and marker radius)
 
@@ -181,6 +182,11 @@ class EdgeItem(pg.GraphicsObject):
         self._later = QtCore.QTimer(self)
         self._later.setSingleShot(True)
         self._later.timeout.connect(self._schedule)
+        # a finished image is shown by the next frame's paint; this timer only paints it when no
+        # frame comes (paused, or the last one): one paint per frame instead of two
+        self._show_later = QtCore.QTimer(self)
+        self._show_later.setSingleShot(True)
+        self._show_later.timeout.connect(self.update)
         self.sigRendered.connect(self._on_rendered)
 
     def set_bounds(self, rect: QtCore.QRectF) -> None:
@@ -237,6 +243,7 @@ class EdgeItem(pg.GraphicsObject):
         """Stop the edge-render helper thread (waits for a render in progress); none starts again."""
         self._shut = True
         self._later.stop()
+        self._show_later.stop()
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -265,7 +272,8 @@ class EdgeItem(pg.GraphicsObject):
         self._next_render = time.perf_counter() + cpu * (1.0 / RENDER_SHARE - 1.0)
         if self._pending:
             self._schedule()
-        self.update()
+        if not self._show_later.isActive():
+            self._show_later.start(SHOW_IMAGE_MS)
 
     def exact(self):
         """Context manager: paint directly inside it (for grab/export: always the latest colours)."""
@@ -282,6 +290,7 @@ class EdgeItem(pg.GraphicsObject):
     def paint(self, painter, option, widget=None):
         if not len(self._lines) or not self._pens:
             return
+        self._show_later.stop()         # this paint shows the latest image
         if self._exact:
             _draw_bins(painter, self._lines, self._starts, self._pens)
             return
