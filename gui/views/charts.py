@@ -21,7 +21,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui.colors import OKABE_ITO, SERIES, colormap, legible_range, magnitude_text, sci, theme
-from gui.widgets import font
+from gui.widgets import font, is_shown
 
 FONT_PT = 14          # projector-legible labels and ticks
 LINE_W = 3
@@ -283,7 +283,7 @@ class ChartBase(QtWidgets.QWidget):
         ``min_interval_s``, so no single pass of the event loop draws every chart at once."""
         self.ingest(snapshot)
         self._dirty = True
-        if self.isVisible() and not self._later.isActive():
+        if self.isVisible() and not self._later.isActive():   # behind another tab: the timer finds it so
             wait = self._last_draw + self.interval_s() - time.perf_counter()
             self._later.start(int(max(0.0, wait) * 1000))
 
@@ -293,6 +293,9 @@ class ChartBase(QtWidgets.QWidget):
         return max(self.min_interval_s, min(self._cycle_cpu / CHART_SHARE, 2.0))
 
     def _redraw_if_dirty(self):
+        if self._dirty and self.isVisible() and not is_shown(self):
+            self._later.start(int(self.interval_s() * 1000))   # behind a tab, or not laid out yet
+            return
         if self._dirty and self.isVisible():
             t0 = time.thread_time()
             with self.paint_guard():
@@ -313,6 +316,10 @@ class ChartBase(QtWidgets.QWidget):
 
     def showEvent(self, event):
         super().showEvent(event)
+        self.on_shown()
+
+    def on_shown(self) -> None:
+        """Shown again (or its tab came to the front): draw what was skipped meanwhile."""
         if self._dirty:
             self._later.start(0)
 
@@ -924,6 +931,17 @@ class ChartGroup(QtWidgets.QWidget):
     def set_theme(self, name):
         for c in self.charts:
             c.set_theme(name)
+
+    def on_shown(self):
+        for c in self.charts:
+            c.on_shown()
+
+    def grab(self, *args):
+        """A picture of the newest data, also of a tab behind another (recordings, exports)."""
+        for c in self.charts:
+            if c._dirty:
+                c.redraw()
+        return super().grab(*args)
 
 
 class GradientChartsView(ChartGroup):
