@@ -178,7 +178,7 @@ def _font(pt: int = FONT_PT, bold: bool = False) -> QtGui.QFont:
     return font(pt, bold)
 
 
-CHART_SHARE = 0.06    # each chart's redraws and paints take at most about this share of a core
+CHART_SHARE = 0.05    # each chart's redraws and paints take at most about this share of a core
 
 
 class _PacedPlotWidget(pg.PlotWidget):

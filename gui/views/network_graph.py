@@ -50,7 +50,7 @@ _LINE_BYTES = 32          # a QLineF is four doubles
 _FRAGMENT_FIELDS = 10     # a QPainter.PixmapFragment is ten doubles
 LABEL_INTERVAL_S = 0.2    # the numbers under the columns change at most this often
 SHOW_IMAGE_MS = 40        # a finished edge image waits this long for the next frame's paint
-RENDER_SHARE = 0.25       # the edge-render helper uses at most about this share of a core
+RENDER_SHARE = 0.2        # the edge-render helper uses at most about this share of a core
 _FIT_MARGIN_PX = 8        # space around the network when fitted (beyond node and marker radius)
 
 
@@ -181,7 +181,9 @@ class EdgeItem(pg.GraphicsObject):
         self.renders = 0          # background renders started (tests, benchmarks)
         self._later = QtCore.QTimer(self)
         self._later.setSingleShot(True)
-        self._later.timeout.connect(self._schedule)
+        self._later.timeout.connect(self._kick)
+        self.stale = False        # the view has newer edges than it gave (see NetworkGraphView._refresh)
+        self.on_stale = None      # called when the helper can take them
         # a finished image is shown by the next frame's paint; this timer only paints it when no
         # frame comes (paused, or the last one): one paint per frame instead of two
         self._show_later = QtCore.QTimer(self)
@@ -214,7 +216,32 @@ class EdgeItem(pg.GraphicsObject):
     @property
     def idle(self) -> bool:
         """No render running or waiting: the image (if any) shows the latest lines."""
-        return not (self._busy or self._pending)
+        return not (self._busy or self._pending or self.stale)
+
+    def ready(self) -> bool:
+        """New lines given now would be rendered at once (or drawn directly: no image yet)."""
+        if self._key is None or getattr(self, "_shut", False):
+            return True
+        return not self._busy and time.perf_counter() >= self._next_render - 0.001
+
+    def defer(self) -> None:
+        """The view has newer lines than it gave: ask for them (``on_stale``) when the helper is free."""
+        self.stale = True
+        self._kick()
+
+    def _kick(self) -> None:
+        """The helper may be free: take the view's deferred lines, then render what waits."""
+        if self._busy or getattr(self, "_shut", False):
+            return
+        wait = self._next_render - time.perf_counter()
+        if wait > 0.001:
+            if (self._pending or self.stale) and not self._later.isActive():
+                self._later.start(int(wait * 1000) + 1)
+            return
+        if self.stale and self.on_stale is not None:
+            self.on_stale()            # set_lines -> _schedule
+        if self._pending and not self._busy:
+            self._schedule()
 
     def _schedule(self) -> None:
         if self._busy:
@@ -270,8 +297,7 @@ class EdgeItem(pg.GraphicsObject):
         self._image = (key, image)
         self._busy = False
         self._next_render = time.perf_counter() + cpu * (1.0 / RENDER_SHARE - 1.0)
-        if self._pending:
-            self._schedule()
+        self._kick()
         if not self._show_later.isActive():
             self._show_later.start(SHOW_IMAGE_MS)
 
@@ -551,6 +577,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self.vb.invertY(False)
         self.vb.disableAutoRange()
         self.edges = EdgeItem()
+        self.edges.on_stale = self._on_edges_stale
         self.vb.addItem(self.edges)
         self.nodes = NodeItem()
         self.saturated_marks = pg.ScatterPlotItem(pxMode=True, symbol="s")
@@ -732,13 +759,16 @@ class NetworkGraphView(QtWidgets.QWidget):
         """The colour scale's (vmin, vmax) in real units (relative units in per-layer mode)."""
         if self._per_layer:
             return 10.0 ** -self.max_decades, 1.0
+        self._ensure_edges()
         return self._range or (1e-6, 1.0)
 
     def drawn_edges(self) -> tuple[np.ndarray, np.ndarray]:
         """(layer, flat index) of every drawn edge, in draw order (coldest first)."""
+        self._ensure_edges()
         return self._drawn_layer, self._drawn_flat
 
     def note_text(self) -> str:
+        self._ensure_edges()
         return self._note_plain
 
     def is_fitted(self) -> bool:
@@ -747,6 +777,7 @@ class NetworkGraphView(QtWidgets.QWidget):
 
     def grab(self, *args):
         """A picture with the latest colours: edges drawn directly, not from the background image."""
+        self._ensure_edges()
         with self.edges.exact():
             return super().grab(*args)
 
@@ -965,6 +996,32 @@ class NetworkGraphView(QtWidgets.QWidget):
             self.note.setText("")
             self._update_title()
             return
+        if streaming and not self.edges.ready():
+            # the edge helper is drawing or keeping to its budget: the edges, their colour bar and
+            # note are brought up to date from the newest frame when it can take them (on_stale),
+            # not recomputed for frames it would never draw
+            self.edges.defer()
+            if self._mode == "gradient":            # the numbers under the columns need no edges
+                self._norms, self._norms_estimated = self._layer_norms(None, [])
+        else:
+            self._refresh_edges()
+        self._update_nodes()
+        self._update_column_labels_soon() if streaming else self._update_column_labels()
+        self._update_title()
+
+    def _ensure_edges(self) -> None:
+        """Edges deferred by a streaming frame are computed now (what is asked about is current)."""
+        if self.edges.stale and self._snapshot is not None and self._geometry is not None:
+            self._refresh_edges()
+
+    def _on_edges_stale(self) -> None:
+        self._ensure_edges()
+        if self._mode != "gradient":
+            self._update_column_labels_soon()      # their norms came with the edges
+
+    def _refresh_edges(self) -> None:
+        """Choose, colour and sort the drawn edges from the current snapshot; colour bar and note."""
+        self.edges.stale = False
         g, plan = self._geometry, self._plan
         arrays = getattr(self._snapshot, MODES[self._mode][0])
         cands = [self._layer_values(l, arrays) for l in range(g.n_layers)]   # the colour statistics' sample
@@ -1019,11 +1076,8 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._n_drawn = n_drawn
         self.edges.set_lines(self._drawn_lines, starts, self._pens)
 
-        self._update_nodes()
         self._update_color_bar(vmin, vmax)
         self._norms, self._norms_estimated = self._layer_norms(arrays, cands)
-        self._update_column_labels_soon() if streaming else self._update_column_labels()
-        self._update_title()
         color = self._palette["accent"] if plan.mode != "all" else self._palette["muted"]
         weight = "bold" if plan.mode != "all" else "normal"
         self.note.setText(f'<span style="color:{color}; font-weight:{weight}">{self._note_plain}</span>')
@@ -1172,6 +1226,7 @@ class NetworkGraphView(QtWidgets.QWidget):
 
     # ----- hover -----
     def _on_mouse_moved(self, event) -> None:
+        self._ensure_edges()
         pos = event[0]
         if self._geometry is None or self._snapshot is None or not self.vb.sceneBoundingRect().contains(pos):
             self._clear_hover()

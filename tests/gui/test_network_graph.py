@@ -444,6 +444,26 @@ def test_edge_renders_keep_to_a_share_of_a_core(view, qtbot, monkeypatch):
     want = 0.02 * (1 / ng.RENDER_SHARE - 1) * 0.9
     assert (gaps >= want).all(), gaps
     np.testing.assert_array_equal(edges._image_lines, edges._lines)   # the latest lines are shown
+    view._refresh_edges()                            # ... and they are the last snapshot's
+    np.testing.assert_array_equal(edges._image_lines, edges._lines)
+
+
+def test_edges_deferred_while_the_helper_is_busy_are_current_when_asked(view, qtbot):
+    """Frames that arrive while the edge helper is drawing leave the edge recolouring to it, but
+    whatever asks about the edges (hover, drawn_edges, grab, the colour range) gets the newest."""
+    sizes = (2, 6, 6, 1)
+    view.set_snapshot(fake_snapshot(sizes, seed=0))
+    _settled(view, qtbot)
+    view.edges._busy = True                          # as if a render were running
+    hot = [np.full((2, 6), 1e-6), np.full((6, 6), 1e-6), np.full((6, 1), 1e-6)]
+    hot[1][2, 4] = 1.0
+    view.set_snapshot(fake_snapshot(sizes, edge_grads=hot))
+    assert view.edges.stale and not view.edges.idle
+    layer, flat = view.drawn_edges()                 # computed now, from this snapshot
+    assert not view.edges.stale
+    assert layer[-1] == 1 and flat[-1] == 2 * 6 + 4  # the hottest edge is drawn last
+    assert view.color_range()[1] >= 1.0
+    view.edges._busy = False
 
 
 def test_column_numbers_follow_streaming_frames_at_a_readable_rate(view, qtbot):
