@@ -182,16 +182,17 @@ CHART_SHARE = 0.05    # each chart's redraws and paints take at most about this 
 
 
 class _PacedPlotWidget(pg.PlotWidget):
-    """A PlotWidget that adds the CPU time of its paints to its chart's bill (see ChartBase)."""
+    """A PlotWidget that counts the CPU time of its paints (its chart reads it: see ChartBase).
 
-    def __init__(self, owner: "ChartBase"):
-        super().__init__()
-        self._owner = owner
+    It keeps no reference to its chart: a reference cycle would leave the plot's parentless
+    pyqtgraph widgets (menus) to the garbage collector, which deletes them at a random moment."""
+
+    paint_cpu = 0.0
 
     def paintEvent(self, event):
         t0 = time.thread_time()
         super().paintEvent(event)
-        self._owner._paint_cpu += time.thread_time() - t0
+        self.paint_cpu += time.thread_time() - t0
 
 
 class ChartBase(QtWidgets.QWidget):
@@ -215,7 +216,6 @@ class ChartBase(QtWidgets.QWidget):
         self._legends: list[pg.LegendItem] = []
         self._dirty = False
         self._last_draw = -math.inf
-        self._paint_cpu = 0.0           # CPU seconds of paints since the last redraw
         self._cycle_cpu = 0.0           # smoothed CPU seconds of one redraw and its paints
         self.paint_guard = contextlib.nullcontext   # the window sets its "training, hold on" guard
         self._later = QtCore.QTimer(self)       # throttled charts draw the newest data a bit later
@@ -223,7 +223,7 @@ class ChartBase(QtWidgets.QWidget):
         self._later.timeout.connect(self._redraw_if_dirty)
 
     def make_plot(self, title: str, xlabel: str, ylabel: str, log_y: bool = False) -> pg.PlotWidget:
-        pw = _PacedPlotWidget(self)
+        pw = _PacedPlotWidget()
         pw.setMinimumSize(240, 200)
         item = pw.getPlotItem()
         item.setTitle(title, size=f"{FONT_PT + 2}pt")
@@ -287,6 +287,10 @@ class ChartBase(QtWidgets.QWidget):
             wait = self._last_draw + self.interval_s() - time.perf_counter()
             self._later.start(int(max(0.0, wait) * 1000))
 
+    def paint_cpu(self) -> float:
+        """CPU seconds this chart's plots spent painting since its last redraw."""
+        return sum(getattr(pw, "paint_cpu", 0.0) for pw in self._plots)
+
     def interval_s(self) -> float:
         """Seconds between redraws now: ``min_interval_s``, or longer while this chart's measured
         cost would take more than ``CHART_SHARE`` of a core."""
@@ -300,8 +304,9 @@ class ChartBase(QtWidgets.QWidget):
             t0 = time.thread_time()
             with self.paint_guard():
                 self.redraw()
-            cost = self._paint_cpu + time.thread_time() - t0   # this redraw + the last one's paints
-            self._paint_cpu = 0.0
+            cost = self.paint_cpu() + time.thread_time() - t0   # this redraw + the last one's paints
+            for pw in self._plots:
+                pw.paint_cpu = 0.0
             self._cycle_cpu = cost if self._cycle_cpu == 0 else 0.7 * self._cycle_cpu + 0.3 * cost
 
     def ingest(self, snapshot) -> None:

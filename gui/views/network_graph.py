@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from html import escape
 
 import numpy as np
@@ -183,7 +184,7 @@ class EdgeItem(pg.GraphicsObject):
         self._later.setSingleShot(True)
         self._later.timeout.connect(self._kick)
         self.stale = False        # the view has newer edges than it gave (see NetworkGraphView._refresh)
-        self.on_stale = None      # called when the helper can take them
+        self.on_stale = None      # a weakref.WeakMethod, called when the helper can take them
         # a finished image is shown by the next frame's paint; this timer only paints it when no
         # frame comes (paused, or the last one): one paint per frame instead of two
         self._show_later = QtCore.QTimer(self)
@@ -238,8 +239,9 @@ class EdgeItem(pg.GraphicsObject):
             if (self._pending or self.stale) and not self._later.isActive():
                 self._later.start(int(wait * 1000) + 1)
             return
-        if self.stale and self.on_stale is not None:
-            self.on_stale()            # set_lines -> _schedule
+        callback = self.on_stale() if self.on_stale is not None else None
+        if self.stale and callback is not None:
+            callback()                 # set_lines -> _schedule
         if self._pending and not self._busy:
             self._schedule()
 
@@ -577,7 +579,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self.vb.invertY(False)
         self.vb.disableAutoRange()
         self.edges = EdgeItem()
-        self.edges.on_stale = self._on_edges_stale
+        self.edges.on_stale = weakref.WeakMethod(self._on_edges_stale)   # no cycle: the view goes when it goes
         self.vb.addItem(self.edges)
         self.nodes = NodeItem()
         self.saturated_marks = pg.ScatterPlotItem(pxMode=True, symbol="s")
