@@ -148,6 +148,7 @@ class RunReport:
                 "fps": round(frames / seconds, 2) if seconds > 0 else 0.0,
                 "timer_late_p99_ms": None if late is None else round(late, 2),
                 "gui_cpu_share": round(gui_cpu / seconds, 2) if seconds > 0 else None,
+                "gui_cpu_ms_per_frame": round(1000 * gui_cpu / frames, 2) if frames > 0 else None,
                 "engine_cpu_share": round(engine_cpu / seconds, 2) if engine_cpu is not None and seconds > 0 else None,
                 "gui_peak_rss_mb": peak_rss_mb(),
                 "gc_on_worker_threads": gc.isenabled()}   # False: only the GUI thread collects (main)

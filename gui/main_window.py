@@ -45,6 +45,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._data = None
         self._diverged_at = None
         self._last_step = 0
+        self._shown_snapshot = None
         self.frames_shown = 0
         self._closed = False
         from gui.honest import DivergenceKeeper
@@ -147,6 +148,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if first is not None:
                 self.tabifyDockWidget(first, dock)
             self._view_docks[title] = dock
+            dock.visibilityChanged.connect(lambda visible, d=dock: visible and self._view_shown(d.widget()))
             if hasattr(self, "view_menu"):
                 self.view_menu.addAction(dock.toggleViewAction())
                 self._add_export_action(title, dock)
@@ -161,6 +163,15 @@ class MainWindow(QtWidgets.QMainWindow):
             if self.config is not None and hasattr(widget, "set_config"):
                 widget.set_config(self.config)
         return dock
+
+    def _view_shown(self, widget) -> None:
+        """A view tab came to the front: it draws what it skipped while behind another tab."""
+        from gui.widgets import is_shown
+        if hasattr(widget, "on_shown"):
+            widget.on_shown()
+        elif (widget in self._extra_views and hasattr(widget, "set_snapshot")
+              and self._shown_snapshot is not None and is_shown(widget)):
+            widget.set_snapshot(self._shown_snapshot)
 
     def _build_status_bar(self):
         bar = self.statusBar()
@@ -515,8 +526,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.training.set_snapshot(snapshot)
         if self.graph is not None:
             self.graph.set_snapshot(snapshot)
+        from gui.widgets import is_shown
+        self._shown_snapshot = snapshot
         for view in self._extra_views:
-            if hasattr(view, "set_snapshot") and view.isVisible():
+            if hasattr(view, "set_snapshot") and is_shown(view):   # not behind another tab
                 view.set_snapshot(snapshot)
         if len(frame.snapshots) > 1:   # fed while hidden too: its charts keep every step
             preset = self._comparison[0] if self._comparison is not None else None

@@ -1,9 +1,20 @@
 """Small widget helpers shared by the views: projector-size fonts and rows of labelled settings."""
 from __future__ import annotations
 
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 SHRINK = QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+
+
+def is_shown(widget: QtWidgets.QWidget) -> bool:
+    """Visible and not hidden behind another tab: a tabbed dock that is not in front stays
+    ``isVisible()`` (Qt only moves it outside its window), so views check where they are."""
+    if not widget.isVisible():
+        return False
+    window = widget.window()
+    if window is widget:
+        return True
+    return window.rect().intersects(QtCore.QRect(widget.mapTo(window, QtCore.QPoint(0, 0)), widget.size()))
 
 
 def font(size: int, bold: bool = False, pixels: bool = False) -> QtGui.QFont:

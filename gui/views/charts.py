@@ -21,7 +21,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui.colors import OKABE_ITO, SERIES, colormap, legible_range, magnitude_text, sci, theme
-from gui.widgets import font
+from gui.widgets import font, is_shown
 
 FONT_PT = 14          # projector-legible labels and ticks
 LINE_W = 3
@@ -40,23 +40,50 @@ def log10_or_nan(values) -> np.ndarray:
     return out
 
 
-def bucket_means(steps: np.ndarray, values: np.ndarray, points: int = 200):
-    """Means of ``values`` (n, m; NaN ignored) over consecutive buckets, about ``points`` of them.
+def mean_bucket_size(n: int, points: int = 200) -> int:
+    """Steps per bucket of the smoothed line: a power of two, so that about ``points`` to
+    ``2 * points`` buckets cover ``n`` steps and the buckets stay put as the history grows."""
+    return 1 << int(math.floor(math.log2(n / points))) if n >= 2 * points else 1
 
-    The smooth, thick line drawn over the raw per-batch values (which are noisy).
-    """
-    n = len(steps)
-    b = max(1, n // points)
-    m = (n // b) * b
-    if b == 1 or m == 0:
-        return steps, values
-    v = values[:m].reshape(m // b, b, -1)
+
+def envelope_bucket_size(n: int, buckets: int = ENVELOPE_BUCKETS) -> int:
+    return 1 << math.ceil(math.log2(n / buckets)) if n > 2 * buckets else 1
+
+
+def _means_of(steps: np.ndarray, values: np.ndarray, b: int):
+    """Per bucket of ``b`` steps: the mean step and the NaN-ignoring mean of each column."""
+    k = len(steps) // b
+    v = values[: k * b].reshape(k, b, -1)
     ok = np.isfinite(v)
     total = np.where(ok, v, 0.0).sum(axis=1)
     count = ok.sum(axis=1)
     means = np.full(total.shape, np.nan)
     np.divide(total, count, out=means, where=count > 0)
-    return steps[:m].reshape(m // b, b).mean(axis=1), means
+    return steps[: k * b].reshape(k, b).mean(axis=1), means
+
+
+def _extremes_of(steps: np.ndarray, values: np.ndarray, b: int):
+    """Per bucket of ``b`` steps: (first step, last step) and the NaN-ignoring (min, max), interleaved."""
+    k = len(steps) // b
+    v = values[: k * b].reshape(k, b, -1)
+    lo, hi = np.fmin.reduce(v, axis=1), np.fmax.reduce(v, axis=1)
+    xs = np.empty(2 * k)
+    xs[0::2], xs[1::2] = steps[: k * b: b], steps[b - 1: k * b: b]
+    vs = np.empty((2 * k, values.shape[1]))
+    vs[0::2], vs[1::2] = lo, hi
+    return xs, vs
+
+
+def bucket_means(steps: np.ndarray, values: np.ndarray, points: int = 200):
+    """Means of ``values`` (n, m; NaN ignored) over consecutive buckets (``mean_bucket_size``
+    steps each, aligned at the start; the newest partial bucket is left out).
+
+    The smooth, thick line drawn over the raw per-batch values (which are noisy).
+    """
+    b = mean_bucket_size(len(steps), points)
+    if b == 1:
+        return steps, values
+    return _means_of(steps, values, b)
 
 
 def envelope(steps: np.ndarray, values: np.ndarray, buckets: int = ENVELOPE_BUCKETS):
@@ -67,17 +94,11 @@ def envelope(steps: np.ndarray, values: np.ndarray, buckets: int = ENVELOPE_BUCK
     pixels wide can show of every step, without handing pyqtgraph 200,000 points per line a frame.
     """
     n = len(steps)
-    if n <= 2 * buckets:
+    b = envelope_bucket_size(n, buckets)
+    if b == 1:
         return steps, values
-    b = 1 << math.ceil(math.log2(n / buckets))
+    xs, vs = _extremes_of(steps, values, b)
     m = (n // b) * b
-    v = values[:m].reshape(m // b, b, -1)
-    lo, hi = np.fmin.reduce(v, axis=1), np.fmax.reduce(v, axis=1)
-    k = m // b
-    xs = np.empty(2 * k)
-    xs[0::2], xs[1::2] = steps[:m:b], steps[b - 1:m:b]
-    vs = np.empty((2 * k, values.shape[1]))
-    vs[0::2], vs[1::2] = lo, hi
     return np.concatenate([xs, steps[m:]]), np.concatenate([vs, values[m:]])
 
 
@@ -157,8 +178,31 @@ def _font(pt: int = FONT_PT, bold: bool = False) -> QtGui.QFont:
     return font(pt, bold)
 
 
+CHART_SHARE = 0.05    # each chart's redraws and paints take at most about this share of a core
+
+
+class _PacedPlotWidget(pg.PlotWidget):
+    """A PlotWidget that counts the CPU time of its paints (its chart reads it: see ChartBase).
+
+    It keeps no reference to its chart: a reference cycle would leave the plot's parentless
+    pyqtgraph widgets (menus) to the garbage collector, which deletes them at a random moment."""
+
+    paint_cpu = 0.0
+
+    def paintEvent(self, event):
+        t0 = time.thread_time()
+        super().paintEvent(event)
+        self.paint_cpu += time.thread_time() - t0
+
+
 class ChartBase(QtWidgets.QWidget):
-    """A widget holding one or more pyqtgraph plots that share styling and theme handling."""
+    """A widget holding one or more pyqtgraph plots that share styling and theme handling.
+
+    Pacing: a chart redraws at most every ``min_interval_s``, and never more often than keeps its
+    redraws and the paints that follow them to ``CHART_SHARE`` of a core (its own measured CPU
+    time), so a slow chart on a loaded machine shows the newest data a little less often instead
+    of making the GUI fall behind. The data are still taken every frame.
+    """
 
     # Redraw at most this often; the data are still taken every frame. A chart repaint costs
     # 10-25 ms on 2 cores (axes, thick lines), so charts run at 5-10 Hz and the network graph,
@@ -172,13 +216,14 @@ class ChartBase(QtWidgets.QWidget):
         self._legends: list[pg.LegendItem] = []
         self._dirty = False
         self._last_draw = -math.inf
+        self._cycle_cpu = 0.0           # smoothed CPU seconds of one redraw and its paints
         self.paint_guard = contextlib.nullcontext   # the window sets its "training, hold on" guard
         self._later = QtCore.QTimer(self)       # throttled charts draw the newest data a bit later
         self._later.setSingleShot(True)
         self._later.timeout.connect(self._redraw_if_dirty)
 
     def make_plot(self, title: str, xlabel: str, ylabel: str, log_y: bool = False) -> pg.PlotWidget:
-        pw = pg.PlotWidget()
+        pw = _PacedPlotWidget()
         pw.setMinimumSize(240, 200)
         item = pw.getPlotItem()
         item.setTitle(title, size=f"{FONT_PT + 2}pt")
@@ -238,14 +283,31 @@ class ChartBase(QtWidgets.QWidget):
         ``min_interval_s``, so no single pass of the event loop draws every chart at once."""
         self.ingest(snapshot)
         self._dirty = True
-        if self.isVisible() and not self._later.isActive():
-            wait = self._last_draw + self.min_interval_s - time.perf_counter()
+        if self.isVisible() and not self._later.isActive():   # behind another tab: the timer finds it so
+            wait = self._last_draw + self.interval_s() - time.perf_counter()
             self._later.start(int(max(0.0, wait) * 1000))
 
+    def paint_cpu(self) -> float:
+        """CPU seconds this chart's plots spent painting since its last redraw."""
+        return sum(getattr(pw, "paint_cpu", 0.0) for pw in self._plots)
+
+    def interval_s(self) -> float:
+        """Seconds between redraws now: ``min_interval_s``, or longer while this chart's measured
+        cost would take more than ``CHART_SHARE`` of a core."""
+        return max(self.min_interval_s, min(self._cycle_cpu / CHART_SHARE, 2.0))
+
     def _redraw_if_dirty(self):
+        if self._dirty and self.isVisible() and not is_shown(self):
+            self._later.start(int(self.interval_s() * 1000))   # behind a tab, or not laid out yet
+            return
         if self._dirty and self.isVisible():
+            t0 = time.thread_time()
             with self.paint_guard():
                 self.redraw()
+            cost = self.paint_cpu() + time.thread_time() - t0   # this redraw + the last one's paints
+            for pw in self._plots:
+                pw.paint_cpu = 0.0
+            self._cycle_cpu = cost if self._cycle_cpu == 0 else 0.7 * self._cycle_cpu + 0.3 * cost
 
     def ingest(self, snapshot) -> None:
         """Take what this chart needs from the snapshot (always, even when hidden)."""
@@ -259,6 +321,10 @@ class ChartBase(QtWidgets.QWidget):
 
     def showEvent(self, event):
         super().showEvent(event)
+        self.on_shown()
+
+    def on_shown(self) -> None:
+        """Shown again (or its tab came to the front): draw what was skipped meanwhile."""
         if self._dirty:
             self._later.start(0)
 
@@ -326,6 +392,7 @@ class _History:
         self.n = 0
         self.stride = 1     # after thinning, keep every stride-th incoming step
         self._skip = 0
+        self._buckets: dict = {}   # name -> (bucket size, buckets done, their results)
 
     def append(self, steps, values):
         steps = np.asarray(steps, dtype=np.float64)
@@ -350,6 +417,38 @@ class _History:
             self.values[:half] = self.values[: 2 * half: 2]
             self.n = half
             self.stride *= 2
+            self._buckets.clear()      # every bucket moved
+
+    def _completed(self, name: str, b: int, reduce):
+        """``reduce`` over this history's completed buckets of ``b`` steps: each bucket is reduced
+        once, when it completes (a redraw costs the new steps, not the whole history)."""
+        size, done, parts = self._buckets.get(name, (None, 0, None))
+        if size != b:
+            done, parts = 0, None
+        k = self.n // b
+        if k > done:
+            new = reduce(self.steps[done * b: k * b], self.values[done * b: k * b], b)
+            parts = new if parts is None else tuple(np.concatenate([p, q]) for p, q in zip(parts, new))
+            done = k
+        self._buckets[name] = (b, done, parts)
+        return parts
+
+    def means(self, points: int = 200):
+        """``bucket_means(steps, values, points)`` of the whole history, computed incrementally."""
+        b = mean_bucket_size(self.n, points)
+        if b == 1:
+            return self.steps[: self.n], self.values[: self.n]
+        return self._completed("means", b, _means_of)
+
+    def envelope(self, buckets: int = ENVELOPE_BUCKETS):
+        """``envelope(steps, values, buckets)`` of the whole history, computed incrementally."""
+        n = self.n
+        b = envelope_bucket_size(n, buckets)
+        if b == 1:
+            return self.steps[:n], self.values[:n]
+        xs, vs = self._completed("envelope", b, _extremes_of)
+        m = (n // b) * b
+        return np.concatenate([xs, self.steps[m:n]]), np.concatenate([vs, self.values[m:n]])
 
     @property
     def last_step(self) -> float:
@@ -425,10 +524,8 @@ class GradientHistoryChart(ChartBase):
         h = self._history
         if h is None:
             return
-        steps = h.steps[: h.n]
-        logs = h.values[: h.n]                  # log10 already
-        mean_steps, means = bucket_means(steps, logs)
-        env_steps, env = envelope(steps, logs)
+        mean_steps, means = h.means()           # log10 already; only new buckets are computed
+        env_steps, env = h.envelope()
         for i, (curve, raw) in enumerate(zip(self._curves, self._raw)):
             raw.setData(env_steps, env[:, i])
             curve.setData(mean_steps, means[:, i])
@@ -710,10 +807,9 @@ class LossChart(ChartBase):
     def redraw(self):
         super().redraw()
         t = self._train                          # log10 values already
-        steps, logs = t.steps[: t.n], t.values[: t.n]
-        env_steps, env = envelope(steps, logs)
+        env_steps, env = t.envelope()
         self.train_raw.setData(env_steps, env[:, 0])
-        mean_steps, means = bucket_means(steps, logs)
+        mean_steps, means = t.means()
         self.train_curve.setData(mean_steps, means[:, 0])
         s = self._test
         test_logs = s.values[: s.n, 0]
@@ -840,6 +936,17 @@ class ChartGroup(QtWidgets.QWidget):
     def set_theme(self, name):
         for c in self.charts:
             c.set_theme(name)
+
+    def on_shown(self):
+        for c in self.charts:
+            c.on_shown()
+
+    def grab(self, *args):
+        """A picture of the newest data, also of a tab behind another (recordings, exports)."""
+        for c in self.charts:
+            if c._dirty:
+                c.redraw()
+        return super().grab(*args)
 
 
 class GradientChartsView(ChartGroup):

@@ -16,6 +16,8 @@ such a net comes from the sample, and the note under the graph says what is show
 from __future__ import annotations
 
 import math
+import time
+import weakref
 from html import escape
 
 import numpy as np
@@ -47,6 +49,9 @@ NODE_MAX_PX = 26.0
 NODE_MIN_PX = 5.0
 _LINE_BYTES = 32          # a QLineF is four doubles
 _FRAGMENT_FIELDS = 10     # a QPainter.PixmapFragment is ten doubles
+LABEL_INTERVAL_S = 0.2    # the numbers under the columns change at most this often
+SHOW_IMAGE_MS = 40        # a finished edge image waits this long for the next frame's paint
+RENDER_SHARE = 0.2        # the edge-render helper uses at most about this share of a core
 _FIT_MARGIN_PX = 8        # space around the network when fitted (beyond node and marker radius)
 
 
@@ -173,6 +178,18 @@ class EdgeItem(pg.GraphicsObject):
         self._image = None        # (key, QImage) of the last finished background render
         self._busy = self._pending = False
         self._pool = None
+        self._next_render = 0.0   # perf_counter time before which no new render starts
+        self.renders = 0          # background renders started (tests, benchmarks)
+        self._later = QtCore.QTimer(self)
+        self._later.setSingleShot(True)
+        self._later.timeout.connect(self._kick)
+        self.stale = False        # the view has newer edges than it gave (see NetworkGraphView._refresh)
+        self.on_stale = None      # a weakref.WeakMethod, called when the helper can take them
+        # a finished image is shown by the next frame's paint; this timer only paints it when no
+        # frame comes (paused, or the last one): one paint per frame instead of two
+        self._show_later = QtCore.QTimer(self)
+        self._show_later.setSingleShot(True)
+        self._show_later.timeout.connect(self.update)
         self.sigRendered.connect(self._on_rendered)
 
     def set_bounds(self, rect: QtCore.QRectF) -> None:
@@ -180,7 +197,13 @@ class EdgeItem(pg.GraphicsObject):
         self._rect = QtCore.QRectF(rect)
 
     def set_lines(self, lines: np.ndarray, starts: np.ndarray, pens: list[QtGui.QPen]) -> None:
-        """``lines`` (n, 4) float64 sorted by bin; bin ``b`` is ``lines[starts[b]:starts[b + 1]]``."""
+        """``lines`` (n, 4) float64 sorted by bin; bin ``b`` is ``lines[starts[b]:starts[b + 1]]``.
+
+        The same lines in the same bins with the same pens as now change nothing (no render)."""
+        starts = np.asarray(starts)
+        if (pens is self._pens and np.array_equal(starts, self._starts)
+                and np.array_equal(lines, self._lines)):
+            return
         self._lines = np.array(lines, dtype=np.float64, order="C")  # a copy: the renderer reads it
         self._starts = np.array(starts)
         self._pens = pens
@@ -191,29 +214,72 @@ class EdgeItem(pg.GraphicsObject):
             self._schedule()      # update() follows when the new image is ready
 
     # ----------------------------------------------------------------- background rendering
+    @property
+    def idle(self) -> bool:
+        """No render running or waiting: the image (if any) shows the latest lines."""
+        return not (self._busy or self._pending or self.stale)
+
+    def ready(self) -> bool:
+        """New lines given now would be rendered at once (or drawn directly: no image yet)."""
+        if self._key is None or getattr(self, "_shut", False):
+            return True
+        return not self._busy and time.perf_counter() >= self._next_render - 0.001
+
+    def defer(self) -> None:
+        """The view has newer lines than it gave: ask for them (``on_stale``) when the helper is free."""
+        self.stale = True
+        self._kick()
+
+    def _kick(self) -> None:
+        """The helper may be free: take the view's deferred lines, then render what waits."""
+        if self._busy or getattr(self, "_shut", False):
+            return
+        wait = self._next_render - time.perf_counter()
+        if wait > 0.001:
+            if (self._pending or self.stale) and not self._later.isActive():
+                self._later.start(int(wait * 1000) + 1)
+            return
+        callback = self.on_stale() if self.on_stale is not None else None
+        if self.stale and callback is not None:
+            callback()                 # set_lines -> _schedule
+        if self._pending and not self._busy:
+            self._schedule()
+
     def _schedule(self) -> None:
         if self._busy:
             self._pending = True
             return
         if getattr(self, "_shut", False):
             return                # the view is going: no new helper thread (nothing will be shown)
+        wait = self._next_render - time.perf_counter()
+        if wait > 0.001:
+            # the helper keeps to a share of a core (RENDER_SHARE): the engine and the GUI thread
+            # need the rest; the newest lines are drawn when the wait is over (older ones never)
+            self._pending = True
+            if not self._later.isActive():
+                self._later.start(int(wait * 1000) + 1)
+            return
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-render")
         self._busy, self._pending = True, False
         key = self._key
         job = (key, self._lines, self._starts, [QtGui.QPen(p) for p in self._pens])
+        self.renders += 1
         self._pool.submit(self._render, job)
 
     def shutdown(self) -> None:
         """Stop the edge-render helper thread (waits for a render in progress); none starts again."""
         self._shut = True
+        self._later.stop()
+        self._show_later.stop()
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _render(self, job) -> None:  # on the helper thread
         key, lines, starts, pens = job
+        cpu0 = time.thread_time()
         transform, width, height, ratio = key
         image = QtGui.QImage(int(width * ratio), int(height * ratio), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
         image.setDevicePixelRatio(ratio)
@@ -224,16 +290,18 @@ class EdgeItem(pg.GraphicsObject):
             _draw_bins(painter, lines, starts, pens)
             painter.end()
         try:
-            self.sigRendered.emit((key, image))
+            self.sigRendered.emit((key, image, time.thread_time() - cpu0, lines))
         except RuntimeError:  # the item was deleted while we drew
             pass
 
     def _on_rendered(self, result) -> None:
-        self._image = result
+        key, image, cpu, self._image_lines = result
+        self._image = (key, image)
         self._busy = False
-        if self._pending:
-            self._schedule()
-        self.update()
+        self._next_render = time.perf_counter() + cpu * (1.0 / RENDER_SHARE - 1.0)
+        self._kick()
+        if not self._show_later.isActive():
+            self._show_later.start(SHOW_IMAGE_MS)
 
     def exact(self):
         """Context manager: paint directly inside it (for grab/export: always the latest colours)."""
@@ -250,6 +318,7 @@ class EdgeItem(pg.GraphicsObject):
     def paint(self, painter, option, widget=None):
         if not len(self._lines) or not self._pens:
             return
+        self._show_later.stop()         # this paint shows the latest image
         if self._exact:
             _draw_bins(painter, self._lines, self._starts, self._pens)
             return
@@ -440,6 +509,10 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._labels_dirty = True
         self._note_plain = ""
         self._dead_key = self._sat_key = None
+        self._labels_at = -math.inf
+        self._labels_timer = QtCore.QTimer(self)
+        self._labels_timer.setSingleShot(True)
+        self._labels_timer.timeout.connect(self._update_column_labels)
         self._build_toolbar()
         self._build_scene()
         self.set_theme("dark")
@@ -506,6 +579,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self.vb.invertY(False)
         self.vb.disableAutoRange()
         self.edges = EdgeItem()
+        self.edges.on_stale = weakref.WeakMethod(self._on_edges_stale)   # no cycle: the view goes when it goes
         self.vb.addItem(self.edges)
         self.nodes = NodeItem()
         self.saturated_marks = pg.ScatterPlotItem(pxMode=True, symbol="s")
@@ -638,7 +712,7 @@ class NetworkGraphView(QtWidgets.QWidget):
                 item._html = None
             self._fit() if self._auto_fit else None
             self._draw_skips()
-        self._refresh()
+        self._refresh(streaming=not rebuilt)
 
     def _arc_height(self) -> float:
         g = self._geometry
@@ -687,13 +761,16 @@ class NetworkGraphView(QtWidgets.QWidget):
         """The colour scale's (vmin, vmax) in real units (relative units in per-layer mode)."""
         if self._per_layer:
             return 10.0 ** -self.max_decades, 1.0
+        self._ensure_edges()
         return self._range or (1e-6, 1.0)
 
     def drawn_edges(self) -> tuple[np.ndarray, np.ndarray]:
         """(layer, flat index) of every drawn edge, in draw order (coldest first)."""
+        self._ensure_edges()
         return self._drawn_layer, self._drawn_flat
 
     def note_text(self) -> str:
+        self._ensure_edges()
         return self._note_plain
 
     def is_fitted(self) -> bool:
@@ -702,6 +779,7 @@ class NetworkGraphView(QtWidgets.QWidget):
 
     def grab(self, *args):
         """A picture with the latest colours: edges drawn directly, not from the background image."""
+        self._ensure_edges()
         with self.edges.exact():
             return super().grab(*args)
 
@@ -779,6 +857,9 @@ class NetworkGraphView(QtWidgets.QWidget):
         for c in range(len(geometry.sizes)):
             text = pg.TextItem(anchor=(0.5, 0))
             text.gfl_self_scaled = True      # sizes come from _font / policy_pt, not the text scaler
+            # painted from a cached pixmap until its text changes (a paint per frame otherwise
+            # lays out and draws the rich text again)
+            text.textItem.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
             text.setFont(_font(LABEL_PT))
             text._html = None
             self.vb.addItem(text, ignoreBounds=True)
@@ -910,12 +991,39 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._range = (lo, hi)
         return lo, hi
 
-    def _refresh(self) -> None:
+    def _refresh(self, streaming: bool = False) -> None:
+        """Recolour from the current snapshot; ``streaming`` (a new frame) may defer the numbers."""
         if self._snapshot is None or self._geometry is None:
             self._note_plain = ""
             self.note.setText("")
             self._update_title()
             return
+        if streaming and not self.edges.ready():
+            # the edge helper is drawing or keeping to its budget: the edges, their colour bar and
+            # note are brought up to date from the newest frame when it can take them (on_stale),
+            # not recomputed for frames it would never draw
+            self.edges.defer()
+            if self._mode == "gradient":            # the numbers under the columns need no edges
+                self._norms, self._norms_estimated = self._layer_norms(None, [])
+        else:
+            self._refresh_edges()
+        self._update_nodes()
+        self._update_column_labels_soon() if streaming else self._update_column_labels()
+        self._update_title()
+
+    def _ensure_edges(self) -> None:
+        """Edges deferred by a streaming frame are computed now (what is asked about is current)."""
+        if self.edges.stale and self._snapshot is not None and self._geometry is not None:
+            self._refresh_edges()
+
+    def _on_edges_stale(self) -> None:
+        self._ensure_edges()
+        if self._mode != "gradient":
+            self._update_column_labels_soon()      # their norms came with the edges
+
+    def _refresh_edges(self) -> None:
+        """Choose, colour and sort the drawn edges from the current snapshot; colour bar and note."""
+        self.edges.stale = False
         g, plan = self._geometry, self._plan
         arrays = getattr(self._snapshot, MODES[self._mode][0])
         cands = [self._layer_values(l, arrays) for l in range(g.n_layers)]   # the colour statistics' sample
@@ -970,11 +1078,8 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._n_drawn = n_drawn
         self.edges.set_lines(self._drawn_lines, starts, self._pens)
 
-        self._update_nodes()
         self._update_color_bar(vmin, vmax)
         self._norms, self._norms_estimated = self._layer_norms(arrays, cands)
-        self._update_column_labels()
-        self._update_title()
         color = self._palette["accent"] if plan.mode != "all" else self._palette["muted"]
         weight = "bold" if plan.mode != "all" else "normal"
         self.note.setText(f'<span style="color:{color}; font-weight:{weight}">{self._note_plain}</span>')
@@ -1008,9 +1113,11 @@ class NetworkGraphView(QtWidgets.QWidget):
         if dead_key != self._dead_key:
             self._dead_key = dead_key
             self.dead_marks.setData(pos=self._node_xy[dead], size=self._node_px * 1.15 + 8)
+            self.dead_marks.setVisible(bool(dead.any()))     # an empty scatter item still costs a paint
         if sat_key != self._sat_key:
             self._sat_key = sat_key
             self.saturated_marks.setData(pos=self._node_xy[saturated], size=self._node_px + 7)
+            self.saturated_marks.setVisible(bool(saturated.any()))
         self._n_dead, self._n_saturated = int(dead.sum()), int(saturated.sum())
 
     def _update_color_bar(self, vmin: float, vmax: float) -> None:
@@ -1035,7 +1142,19 @@ class NetworkGraphView(QtWidgets.QWidget):
         return np.array([float(np.linalg.norm(np.asarray(a, dtype=np.float64).reshape(-1)))
                          for a in arrays]), False
 
+    def _update_column_labels_soon(self) -> None:
+        """The numbers under the columns, at most every ``LABEL_INTERVAL_S`` while frames stream in
+        (laying out their text costs ~3 ms, and numbers changing 30 times a second cannot be read);
+        the last frame's numbers always follow, so a paused run shows its own."""
+        wait = self._labels_at + LABEL_INTERVAL_S - time.perf_counter()
+        if wait <= 0:
+            self._update_column_labels()
+        elif not self._labels_timer.isActive():
+            self._labels_timer.start(int(wait * 1000) + 1)
+
     def _update_column_labels(self) -> None:
+        self._labels_timer.stop()
+        self._labels_at = time.perf_counter()
         if self._geometry is None:
             return
         norms = self._norms
@@ -1109,6 +1228,7 @@ class NetworkGraphView(QtWidgets.QWidget):
 
     # ----- hover -----
     def _on_mouse_moved(self, event) -> None:
+        self._ensure_edges()
         pos = event[0]
         if self._geometry is None or self._snapshot is None or not self.vb.sceneBoundingRect().contains(pos):
             self._clear_hover()
@@ -1202,10 +1322,12 @@ class NetworkGraphView(QtWidgets.QWidget):
         self.hover_text.setPos(p.x() + offset_x * px, p.y() + (12 if low else -12) * py)
         self.hover_text.show()
         self.hover_mark.setData(pos=[(mark.x(), mark.y())], size=self._node_px + 6)
+        self.hover_mark.show()
 
     def _clear_hover(self) -> None:
         if self.hover_text.isVisible():
             self.hover_text.hide()
             self.hover_mark.setData(pos=np.zeros((0, 2)))
+            self.hover_mark.hide()
             self.sigUnitHovered.emit(-1, -1)
             self.sigEdgeHovered.emit(-1, -1, -1)

@@ -290,3 +290,31 @@ def test_quit_after_report_prints_one_json_line(tmp_path):
     # worker threads (engine pipe, claim runs, edge renders) never run the cyclic collector: it
     # would destroy Qt objects off the GUI thread
     assert report["gc_on_worker_threads"] is False
+
+
+def test_views_behind_another_tab_draw_nothing_until_they_come_to_the_front(qtbot, make_window):
+    """A tabbed dock behind another stays isVisible() in Qt; its charts and views still must not
+    redraw (the data are still taken: every step reaches the history), and draw at once when shown."""
+    from gui.widgets import is_shown
+    window = make_window()
+    window.raise_view("Training")
+    qtbot.waitUntil(lambda: is_shown(window.training.loss), timeout=5_000)
+    history = window.gradients.history
+    assert history.isVisible() and not is_shown(history)      # Qt's view, and ours
+    kernels = window.view_widget("Kernels")
+    calls = []
+    kernels.set_snapshot = lambda s, real=kernels.set_snapshot: calls.append(s.step) or real(s)
+    play(qtbot, window)
+    qtbot.waitUntil(lambda: steps_shown(window) > 50 and window.frames_shown > 5, timeout=20_000)
+    drawn_at = history._last_draw
+    qtbot.wait(600)
+    assert history._last_draw == drawn_at and history._dirty      # took the data, drew nothing
+    assert not calls                                              # hidden extra views get no frames
+    window.transport.play_action.trigger()                         # pause: no frames come now
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    window.raise_view("Gradients")
+    qtbot.waitUntil(lambda: not history._dirty and history._last_draw > drawn_at, timeout=5_000)
+    assert history._history.n == steps_shown(window)
+    window.raise_view("Kernels")
+    qtbot.waitUntil(lambda: bool(calls), timeout=5_000)            # the last shown frame, at once
+    assert calls[-1] == window._last_step

@@ -5,6 +5,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import Config
 from engine.activations import ACTIVATIONS
@@ -42,7 +44,7 @@ def test_log_helpers_never_warn():
         out = log10_or_nan([0.0, -1.0, np.nan, np.inf, 100.0])
         steps, means = bucket_means(np.arange(1000.0), np.full((1000, 2), np.nan))
     assert np.isnan(out[:4]).all() and out[4] == 2.0
-    assert len(steps) == 200 and np.isnan(means).all()
+    assert len(steps) == 250 and np.isnan(means).all()     # buckets of 4 steps: 200-400 of them
 
 
 def test_depth_colors_are_ordered_and_theme_aware():
@@ -251,3 +253,87 @@ def test_a_long_history_is_drawn_with_its_real_extremes(qtbot, gradients, make_s
     xs, ys = gradients.history._raw[0].getData()
     assert len(xs) < 5_000 and np.nanmax(ys) == 3.0 and xs[0] == 0 and xs[-1] == n - 1
     assert gradients.history.plot.viewRange()[1][1] >= 3.0       # the spike is inside the plot
+
+
+def _growing_history(chunks, columns, seed, special):
+    """A _History fed in ``chunks`` (sizes) of log10 values with NaN (non-positive, non-finite
+    inputs) sprinkled in; after each chunk yields it."""
+    from gui.views.charts import _History
+    rng = np.random.default_rng(seed)
+    h = _History(columns)
+    step = 0
+    for k in chunks:
+        raw = 10.0 ** rng.normal(-3, 2, (k, columns))
+        if special and k:
+            picks = rng.integers(0, raw.size, max(1, raw.size // 7))
+            raw.flat[picks] = rng.choice([np.nan, np.inf, -np.inf, 0.0, -1.0], len(picks))
+        h.append(np.arange(step, step + k), log10_or_nan(raw))
+        step += k
+        yield h
+
+
+@settings(max_examples=25, deadline=None)
+@given(chunks=st.lists(st.integers(0, 3000), min_size=1, max_size=12), columns=st.integers(1, 4),
+       seed=st.integers(0, 1000), special=st.booleans())
+def test_incremental_smoothing_and_envelope_equal_the_full_recompute(chunks, columns, seed, special):
+    """What a redraw draws from the per-bucket caches equals computing it over the whole history
+    (NaN, inf and non-positive values included: they are NaN in log10 and ignored)."""
+    from gui.views.charts import envelope
+    for h in _growing_history(chunks, columns, seed, special):
+        steps, values = h.steps[: h.n], h.values[: h.n]
+        for got, want in ((h.means(), bucket_means(steps, values)), (h.envelope(buckets=256), envelope(steps, values, 256))):
+            np.testing.assert_allclose(got[0], want[0], rtol=1e-12, atol=0)
+            np.testing.assert_allclose(got[1], want[1], rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_incremental_smoothing_survives_thinning(monkeypatch):
+    """Beyond MAX_POINTS the history halves its resolution: the caches start again, still equal."""
+    from gui.views import charts
+    monkeypatch.setattr(charts, "MAX_POINTS", 5000)
+    for h in _growing_history([1500] * 8, 2, 3, True):
+        steps, values = h.steps[: h.n], h.values[: h.n]
+        np.testing.assert_allclose(h.means()[1], bucket_means(steps, values)[1], rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(h.envelope(1024)[1], charts.envelope(steps, values, 1024)[1], equal_nan=True)
+    assert h.stride > 1
+
+
+def test_incremental_smoothing_reduces_only_new_buckets(monkeypatch):
+    """A redraw after a few new steps reduces those steps, not the whole history."""
+    from gui.views import charts
+    seen = []
+    real = charts._means_of
+    monkeypatch.setattr(charts, "_means_of", lambda s, v, b: seen.append(len(s)) or real(s, v, b))
+    history = _growing_history([40_000, 64, 64], 3, 0, False)
+    h = next(history)
+    h.means()
+    assert seen == [40_000 // 128 * 128]            # buckets of 128 steps
+    next(history)
+    h.means()
+    next(history)
+    h.means()
+    assert seen[1:] == [128]                        # nothing new completed, then one bucket
+
+
+def test_a_costly_chart_redraws_less_often_instead_of_falling_behind(gradients, qtbot, make_snapshot):
+    """Each chart bills itself its redraws and paints (CPU time) and spaces its redraws so that they
+    take at most CHART_SHARE of a core; a cheap chart keeps its min_interval_s."""
+    from gui.views import charts
+    chart = gradients.history
+    snap = with_history(make_snapshot((2, 4, 4, 1)), 0, 50)
+    chart.set_snapshot(snap)
+    drawn(qtbot, chart)
+    chart.plot.viewport().repaint()
+    assert chart.paint_cpu() > 0                         # its paints are billed to it
+    assert chart.interval_s() == pytest.approx(max(chart.min_interval_s, chart._cycle_cpu / charts.CHART_SHARE))
+    chart._cycle_cpu = 0.05                              # 50 ms a redraw: 1 s apart at 5%
+    assert chart.interval_s() == pytest.approx(0.05 / charts.CHART_SHARE)
+    chart._cycle_cpu = 1e-4
+    assert chart.interval_s() == chart.min_interval_s
+    chart._cycle_cpu = 10.0
+    assert chart.interval_s() == 2.0                     # never slower than every 2 s
+    # and the newest data still arrive: a dirty chart redraws after the longer wait
+    chart._cycle_cpu = 0.02
+    chart.set_snapshot(with_history(snap, 50, 10))
+    assert chart._dirty
+    drawn(qtbot, chart)
+    assert chart._history.n == 60

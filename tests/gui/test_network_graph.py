@@ -371,7 +371,7 @@ def test_edges_drawn_off_the_gui_thread_match_the_exact_drawing(view, qtbot):
     qtbot.waitUntil(lambda: view.edges._image is not None and not view.edges._busy, timeout=5_000)
     grads[0][0, 3], grads[0][1, 0] = 1e-7, 1e-1  # move the hot edge: a new render must follow
     view.set_snapshot(fake_snapshot(sizes, edge_grads=grads))
-    qtbot.waitUntil(lambda: not view.edges._busy, timeout=5_000)
+    qtbot.waitUntil(lambda: view.edges.idle, timeout=5_000)
     image = view.edges._image[1]
     offset = view.graphics.viewport().mapTo(view, view.graphics.viewport().rect().topLeft())
     exact = view.grab().toImage()
@@ -393,3 +393,92 @@ def test_no_edge_render_thread_after_shutdown(view, qtbot):
     view.resize(700, 500)
     qtbot.wait(200)
     assert view.edges._pool is None
+
+
+def _settled(view, qtbot):
+    view.graphics.viewport().repaint()      # an on-screen paint: records the transform, starts a render
+    qtbot.waitUntil(lambda: view.edges._image is not None and view.edges.idle, timeout=5_000)
+
+
+def test_unchanged_colours_start_no_new_edge_render(view, qtbot):
+    """The same snapshot again (or one whose edges land in the same colour bins) draws nothing new."""
+    sizes = (2, 6, 6, 1)
+    snap = fake_snapshot(sizes, seed=3)
+    view.set_snapshot(snap)
+    _settled(view, qtbot)
+    renders = view.edges.renders
+    for _ in range(5):
+        view.set_snapshot(snap)
+    view.set_snapshot(fake_snapshot(sizes, seed=3, step=7))   # other step, same values
+    qtbot.wait(100)
+    assert view.edges.renders == renders
+    view.set_snapshot(fake_snapshot(sizes, seed=4))          # new colours: a new render
+    qtbot.waitUntil(lambda: view.edges.renders == renders + 1 and view.edges.idle, timeout=5_000)
+
+
+def test_edge_renders_keep_to_a_share_of_a_core(view, qtbot, monkeypatch):
+    """Frames faster than the helper's budget: renders are spaced by their cost, the newest lines
+    are drawn last (none is lost for good), and the image ends up showing the latest snapshot."""
+    import time as _time
+
+    from gui.views import network_graph as ng
+    sizes = (2, 6, 6, 1)
+    view.set_snapshot(fake_snapshot(sizes, seed=0))
+    _settled(view, qtbot)
+    edges = view.edges
+    ticks = iter(range(10 ** 6))
+    monkeypatch.setattr(ng.time, "thread_time", lambda: next(ticks) * 0.02)   # each render "costs" 20 ms
+    starts = []
+    orig = edges._pool.submit
+
+    def submit(fn, job):
+        starts.append(_time.perf_counter())
+        return orig(fn, job)
+    monkeypatch.setattr(edges._pool, "submit", submit)
+    for k in range(1, 15):
+        view.set_snapshot(fake_snapshot(sizes, seed=k))
+        qtbot.wait(5)
+    qtbot.waitUntil(lambda: edges.idle, timeout=5_000)
+    assert 1 <= len(starts) < 14                     # coalesced: not one render per frame
+    gaps = np.diff(starts)
+    want = 0.02 * (1 / ng.RENDER_SHARE - 1) * 0.9
+    assert (gaps >= want).all(), gaps
+    np.testing.assert_array_equal(edges._image_lines, edges._lines)   # the latest lines are shown
+    view._refresh_edges()                            # ... and they are the last snapshot's
+    np.testing.assert_array_equal(edges._image_lines, edges._lines)
+
+
+def test_edges_deferred_while_the_helper_is_busy_are_current_when_asked(view, qtbot):
+    """Frames that arrive while the edge helper is drawing leave the edge recolouring to it, but
+    whatever asks about the edges (hover, drawn_edges, grab, the colour range) gets the newest."""
+    sizes = (2, 6, 6, 1)
+    view.set_snapshot(fake_snapshot(sizes, seed=0))
+    _settled(view, qtbot)
+    view.edges._busy = True                          # as if a render were running
+    hot = [np.full((2, 6), 1e-6), np.full((6, 6), 1e-6), np.full((6, 1), 1e-6)]
+    hot[1][2, 4] = 1.0
+    view.set_snapshot(fake_snapshot(sizes, edge_grads=hot))
+    assert view.edges.stale and not view.edges.idle
+    layer, flat = view.drawn_edges()                 # computed now, from this snapshot
+    assert not view.edges.stale
+    assert layer[-1] == 1 and flat[-1] == 2 * 6 + 4  # the hottest edge is drawn last
+    assert view.color_range()[1] >= 1.0
+    view.edges._busy = False
+
+
+def test_column_numbers_follow_streaming_frames_at_a_readable_rate(view, qtbot):
+    """Frames streaming in faster than LABEL_INTERVAL_S lay out the numbers under the columns
+    at most that often, and the last frame's numbers always end up shown."""
+    from gui.views import network_graph as ng
+    sizes = (2, 6, 6, 1)
+    first = fake_snapshot(sizes, seed=1)
+    view.set_snapshot(first)
+    shown = [item.toPlainText() for item in view.column_labels]
+    last = fake_snapshot(sizes, seed=2, fade=3.0)
+    view.set_snapshot(last)                       # right after: deferred
+    assert [item.toPlainText() for item in view.column_labels] == shown
+    qtbot.wait(int(ng.LABEL_INTERVAL_S * 1000) + 150)
+    now = [item.toPlainText() for item in view.column_labels]
+    assert now != shown
+    view._update_column_labels()                  # what the last frame's numbers are
+    assert [item.toPlainText() for item in view.column_labels] == now
