@@ -54,8 +54,12 @@ def test_dragging_the_target_moves_it_in_both_panels_and_replays(qtbot):
     assert view.right.problem.target == (1.0, -2.0)
     assert tuple(view.right.target.pos()) == (1.0, -2.0)
     assert view.play.isChecked()
-    qtbot.waitUntil(lambda: not view.play.isChecked(), timeout=10000)  # animation ran to the end
+    # the best-rate search for the new target runs meanwhile; when it lands the panels take its
+    # rates and replay from step 0, so wait for both (generously: CI machines are loaded)
+    qtbot.waitUntil(lambda: view.fair_result is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: not view.play.isChecked(), timeout=30_000)  # animation ran to the end
     assert view.left.shown == view.final_step()
+    assert view.left.problem.target == (1.0, -2.0) == view.right.problem.target
 
 
 def test_step_button_advances_one_step(qtbot):
