@@ -441,7 +441,8 @@ def test_edge_renders_keep_to_a_share_of_a_core(view, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: edges.idle, timeout=5_000)
     assert 1 <= len(starts) < 14                     # coalesced: not one render per frame
     gaps = np.diff(starts)
-    want = 0.02 * (1 / ng.RENDER_SHARE - 1) * 0.9
+    from gui.views.graph_items import RENDER_SHARE
+    want = 0.02 * (1 / RENDER_SHARE - 1) * 0.9
     assert (gaps >= want).all(), gaps
     np.testing.assert_array_equal(edges._image_lines, edges._lines)   # the latest lines are shown
     view._refresh_edges()                            # ... and they are the last snapshot's
