@@ -135,21 +135,22 @@ def require(comp: Comparison) -> None:
             raise ComparisonSkipped(f"{comp.name} needs a GPU: {why}")
 
 
-def run_and_judge(comp: Comparison, backend: str = "numpy") -> tuple[Lockstep, list]:
+def run_and_judge(comp: Comparison, backend: str = "numpy", stop=None) -> tuple[Lockstep, list]:
     """Train the members in lockstep to each claim's step and judge every claim there; claims that
-    are not about members (a stage, another preset) are judged the ordinary way."""
+    are not about members (a stage, another preset) are judged the ordinary way. ``stop`` (a
+    threading.Event) cancels the run between chunks (engine.lockstep.Cancelled)."""
     require(comp)
     base = comp.base.replace(backend=backend) if backend else comp.base
     lock = Lockstep(base, comp.members)
     verdicts: dict[int, object] = {}
     for step in claim_steps(comp):
-        lock.run_to(step, chunk=base.every * 10)
+        lock.run_to(step, chunk=base.every * 10, stop=stop)
         for i, claim in enumerate(comp.claims):
             if on_members(claim) and claim_step(comp, claim) == step:
                 verdicts[i] = judge(comp, claim, lock, step)
     for i, claim in enumerate(comp.claims):
         if i not in verdicts:
-            verdicts[i] = C.judge(claim, measure_sources(comp.preset, claim, backend))
+            verdicts[i] = C.judge(claim, measure_sources(comp.preset, claim, backend, stop))
     return lock, [verdicts[i] for i in range(len(comp.claims))]
 
 

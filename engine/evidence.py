@@ -7,22 +7,32 @@ from typing import Any
 
 from .claims import Claim, Source
 from .config import ConfigError
+from .lockstep import Cancelled
 from .presets import load_preset
 from .simulation import Simulation
 
 _RUNS: dict[tuple, dict[int, Any]] = {}
 
 
-def run_snapshots(config, steps: list[int]) -> dict[int, Any]:
-    """Snapshots of ``config`` after each of ``steps`` steps (one run, cached by config)."""
+def run_snapshots(config, steps: list[int], stop=None) -> dict[int, Any]:
+    """Snapshots of ``config`` after each of ``steps`` steps (one run, cached by config). ``stop``
+    (a threading.Event) is looked at between chunks of training: once set, ``Cancelled``, and
+    nothing unfinished is cached."""
     have = _RUNS.setdefault((config,), {})
     wanted = sorted(set(int(s) for s in steps) - set(have))
     if wanted:
         sim = Simulation(config)
         snap = sim.snapshot()
+        chunk = max(1, config.every * 10)
         for target in wanted:
-            if target > sim.step_count and not sim.diverged:
-                snap = sim.step(target - sim.step_count)
+            stepped = False
+            while target > sim.step_count and not sim.diverged:
+                if stop is not None and stop.is_set():
+                    raise Cancelled(f"stopped at step {sim.step_count} of {target}")
+                sim.step(min(chunk, target - sim.step_count), snapshot=False)
+                stepped = True
+            if stepped:
+                snap = sim.snapshot()
             have[target] = snap  # a diverged run keeps reading its last state
     return {s: have[s] for s in steps}
 
@@ -53,7 +63,7 @@ def _neuron_problem(preset, changes=()):
     return NeuronProblem.from_dict(table)
 
 
-def measure_sources(preset, claim: Claim, backend: str = "numpy") -> dict:
+def measure_sources(preset, claim: Claim, backend: str = "numpy", stop=None) -> dict:
     """Every snapshot (or neuron problem) ``claim`` needs, keyed for :func:`judge`."""
     out: dict = {}
     if claim.needs == "neuron":
@@ -68,7 +78,7 @@ def measure_sources(preset, claim: Claim, backend: str = "numpy") -> dict:
 
     own_cfg = _config_for(preset, claim.stage, claim.member, claim.changes, backend)
     at = claim.at_step if claim.at_step is not None else own_cfg.steps
-    out[claim.key] = run_snapshots(own_cfg, [at])[at]
+    out[claim.key] = run_snapshots(own_cfg, [at], stop)[at]
     if claim.against is not None:
         a = claim.against
         key = a.key_for(claim)
@@ -79,5 +89,5 @@ def measure_sources(preset, claim: Claim, backend: str = "numpy") -> dict:
         else:
             cfg = _config_for(preset, claim.stage, key, claim.changes, backend)
             step = at
-        out[key] = run_snapshots(cfg, [step])[step]
+        out[key] = run_snapshots(cfg, [step], stop)[step]
     return out

@@ -144,6 +144,10 @@ def data_digest(sim) -> str:
     return h.hexdigest()
 
 
+class Cancelled(Exception):
+    """A run given up on because its ``stop`` event was set (its result is no longer wanted)."""
+
+
 class Lockstep:
     """K simulations advanced together; ``step(n)`` trains every member ``n`` steps.
 
@@ -192,9 +196,12 @@ class Lockstep:
         self._last = snaps
         return snaps
 
-    def run_to(self, step: int, chunk: int = 0) -> list[Snapshot]:
-        """Train until every live member has ``step`` steps (chunks of ``chunk`` steps, 0 = one go)."""
+    def run_to(self, step: int, chunk: int = 0, stop=None) -> list[Snapshot]:
+        """Train until every live member has ``step`` steps (chunks of ``chunk`` steps, 0 = one go).
+        ``stop`` (a threading.Event) is looked at between chunks: once set, :class:`Cancelled`."""
         while any(s.step_count < step and not s.diverged for s in self.sims):
+            if stop is not None and stop.is_set():
+                raise Cancelled(f"stopped at step {min(s.step_count for s in self.sims)} of {step}")
             todo = step - min(s.step_count for s in self.sims if not s.diverged)
             n = min(todo, chunk) if chunk > 0 else todo
             snaps = []

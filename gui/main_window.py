@@ -616,6 +616,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.sessions.closed_cleanly()
         if self.runner is not None:
             self.runner.shutdown()
+        if getattr(self, "presenter", None) is not None:
+            self.presenter.stop_measuring()    # its headless claim runs end with the window
         for view in (*self._extra_views, self.graph, getattr(self, "compare", None)):
             if view is not None and hasattr(view, "shutdown"):
                 view.shutdown()  # surface computations run on threads of their own

@@ -148,6 +148,7 @@ class Presenter(QtCore.QObject):
         self._refs: dict[int, tuple[dict, object]] = {}
         self._at_step: dict[int, object] = {}      # claim index -> live verdict at its step
         self._token = 0
+        self._measuring: threading.Event | None = None   # set: the running claim run stops
         window.sigFrameShown.connect(self._on_frame)
 
     # ------------------------------------------------------------------ presets and stages
@@ -244,6 +245,8 @@ class Presenter(QtCore.QObject):
     def _start_measuring(self) -> None:
         """Headless runs for what the window does not show, and each claim's verdict at its step."""
         self._arm_stop()
+        self.stop_measuring()               # a run for the previous preset is no longer wanted
+        self._measuring = stop = threading.Event()
         self._token += 1
         self._refs = {}
         self._at_step = {}
@@ -266,7 +269,7 @@ class Presenter(QtCore.QObject):
                 # steps_per_second need that run, not a member's snapshot alone)
                 from engine.comparisons import load_comparison, run_and_judge
                 try:
-                    verdicts = run_and_judge(load_comparison(preset.name), backend)[1]
+                    verdicts = run_and_judge(load_comparison(preset.name), backend, stop)[1]
                     out = {i: ({}, v) for i, v in enumerate(verdicts)}
                 except Exception as exc:
                     out = {i: ({}, exc) for i in range(len(claims))}
@@ -274,7 +277,7 @@ class Presenter(QtCore.QObject):
                 if i in out:
                     continue
                 try:
-                    sources = measure_sources(preset, claim, backend)
+                    sources = measure_sources(preset, claim, backend, stop)
                     out[i] = (sources, judge(claim, sources))
                 except Exception as exc:  # a broken claim must not take the window down
                     out[i] = ({}, exc)
@@ -284,6 +287,11 @@ class Presenter(QtCore.QObject):
                 pass
 
         threading.Thread(target=work, name="claim-references", daemon=True).start()
+
+    def stop_measuring(self) -> None:
+        """Cancel the background claim run, if one is going (a new preset, or the window closes)."""
+        if self._measuring is not None:
+            self._measuring.set()
 
     def _on_measured(self, token, out) -> None:
         sender = self.sender()

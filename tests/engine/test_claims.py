@@ -181,3 +181,42 @@ def test_fair_zigzag_comparison_finds_each_sides_best_rate():
     # a rate that diverges is never chosen
     huge = best_stable_lr(p, grid=(50.0, 1.0))
     assert huge.problem.lr == 1.0
+
+
+def test_run_snapshots_in_chunks_equal_one_run_and_a_stop_caches_nothing():
+    """The claim runs train in chunks so that a stop event can end them between chunks: the numbers
+    are those of one uninterrupted run, and a cancelled run leaves nothing half-done in the cache."""
+    import threading
+
+    from engine import Simulation
+    from engine.evidence import clear_cache
+    from engine.lockstep import Cancelled
+    clear_cache()
+    cfg = SMALL.replace(every=1)                 # chunks of 10 steps
+    snap = run_snapshots(cfg, [20])[20]
+    ref = Simulation(cfg).step(20)
+    assert snap.step == ref.step == 20
+    assert snap.loss == ref.loss and snap.accuracy == ref.accuracy
+    np.testing.assert_array_equal(snap.grad_norms, ref.grad_norms)
+
+    clear_cache()
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        run_snapshots(cfg, [20], stop)
+    from engine import evidence
+    assert not evidence._RUNS.get((cfg,))       # nothing cached for a run that did not finish
+
+
+def test_a_lockstep_run_stops_between_chunks():
+    import threading
+
+    from engine.lockstep import Cancelled, Lockstep, Member
+    lock = Lockstep(SMALL, [Member("a", {}), Member("b", {"lr": 0.05})])
+    stop = threading.Event()
+    lock.run_to(4, chunk=2, stop=stop)
+    assert [s.step_count for s in lock.sims] == [4, 4]
+    stop.set()
+    with pytest.raises(Cancelled):
+        lock.run_to(10, chunk=2, stop=stop)
+    assert [s.step_count for s in lock.sims] == [4, 4]

@@ -196,3 +196,19 @@ def test_a_claim_not_yet_measured_says_so_instead_of_not_finite(qtbot, window):
         assert PENDING_TEXT in text and "not finite" not in text and "None" not in text
     qtbot.waitUntil(lambda: "computed headless" in p.bar.value_label.text(), timeout=60_000)
     assert "✓" in p.bar.claim_label.text()
+
+
+def test_a_new_preset_cancels_the_previous_claim_run(qtbot, window):
+    """A comparison's headless claim run (a long lockstep run) is not wanted once another preset is
+    chosen: it stops between chunks instead of holding a core until it ends."""
+    import threading
+    p = window.presenter
+    window.controls.choose_preset("cmp-he-2015")       # 30-layer members, 1,000 steps each
+    running = p._measuring
+    assert running is not None and not running.is_set()
+    window.controls.choose_preset("dead-relu")
+    assert running.is_set() and not p._measuring.is_set()
+    qtbot.waitUntil(lambda: sum(t.name == "claim-references" for t in threading.enumerate()) <= 1,
+                    timeout=30_000)                    # the cancelled thread ended; the new one may run
+    window.close()
+    assert p._measuring.is_set()                       # closing the window stops the run too
