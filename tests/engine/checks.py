@@ -11,3 +11,22 @@ def assert_steps_follow_the_gradient(sim, steps: int = 3) -> None:
         before = sim.flat_parameters()
         sim.step(1)
         np.testing.assert_allclose(before - sim.flat_parameters(), expected, rtol=1e-10, atol=1e-13)
+
+
+def gradients_without_skip_backward(sim, x, y):
+    """The flat gradient when backward forgets the residual skips the forward pass used: the
+    negative control of the residual gradient checks (a correct check must see mismatches)."""
+    net = sim.network
+    saved, forward = net.skips, net.forward
+
+    def forward_then_forget(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        net.skips = {}            # backward sees no skips; the forward had them
+        return out
+
+    net.forward = forward_then_forget
+    try:
+        return sim.gradients(x, y).flat
+    finally:
+        del net.forward
+        net.skips = saved
