@@ -119,10 +119,8 @@ class TorchRun:
         return time.perf_counter() - t0
 
 
-def agreement(torch, cfg: Config) -> float:
-    """Largest relative difference of the per-step losses, engine vs PyTorch, same batches."""
-    sim = Simulation(cfg)
-    run = TorchRun(torch, sim)
+def recorded_run(sim: Simulation, steps: int) -> tuple[np.ndarray, list]:
+    """``sim``'s per-step losses over ``steps`` steps and the batches it drew, for a peer to train on."""
     batches = []
     next_batch = sim._next_batch
 
@@ -132,7 +130,14 @@ def agreement(torch, cfg: Config) -> float:
         return x, y
 
     sim._next_batch = recording
-    ours = sim.step(CHECK_STEPS).history_loss
+    return sim.step(steps).history_loss, batches
+
+
+def agreement(torch, cfg: Config) -> float:
+    """Largest relative difference of the per-step losses, engine vs PyTorch, same batches."""
+    sim = Simulation(cfg)
+    run = TorchRun(torch, sim)
+    ours, batches = recorded_run(sim, CHECK_STEPS)
     theirs = np.array([float(run.train_step(torch.from_numpy(x), run.target(y)).detach()) for x, y in batches])
     return float((np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-12)).max())
 

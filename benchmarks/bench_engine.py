@@ -205,16 +205,8 @@ def check_agreement(cfg: Config) -> dict:
         peers["torch"] = (TorchRun(sim), lambda x, y: torch.from_numpy(x), lambda v: float(v.detach()))
     if jax is not None:
         peers["jax"] = (JaxRun(sim), lambda x, y: jnp.asarray(x), float)
-    batches = []
-    next_batch = sim._next_batch
-
-    def recording():
-        x, y = next_batch()
-        batches.append((x.copy(), y.copy()))
-        return x, y
-
-    sim._next_batch = recording
-    engine_losses = sim.step(CHECK_STEPS).history_loss
+    from bench_cnn import recorded_run   # loaded after the thread settings above, like print_rows
+    engine_losses, batches = recorded_run(sim, CHECK_STEPS)
     out = {"engine_loss": float(engine_losses[-1])}
     for name, (run, convert, scalar) in peers.items():
         losses = np.array([scalar(run.train_step(convert(x, y), convert(y, x))) for x, y in batches])
