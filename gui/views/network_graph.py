@@ -954,27 +954,18 @@ class NetworkGraphView(QtWidgets.QWidget):
     def _show_edge(self, layer: int, i: int, j: int, p: QtCore.QPointF) -> None:
         snap, g = self._snapshot, self._geometry
         kinds = self._kinds
+        src, dst = g.names[layer], g.names[layer + 1]
         if layer < len(kinds) and kinds[layer] == "conv":
-            text = (f"{g.names[layer]} channel {i} → {g.names[layer + 1]} channel {j}  (kernel W{layer + 1}[{j}, {i}])\n"
-                    f"‖kernel‖ = {colors.sci(float(snap.weights[layer][i, j]), 3)}\n"
-                    f"‖dL/dkernel‖ = {colors.sci(float(snap.edge_grads[layer][i, j]), 3)}\n"
-                    f"‖Δkernel‖ = {colors.sci(float(snap.edge_updates[layer][i, j]), 3)}")
-            self._place_hover(text, p, p)
-            self.sigEdgeHovered.emit(layer, i, j)
-            return
-        if layer > 0 and layer - 1 < len(kinds) and kinds[layer - 1] == "conv":
-            text = (f"{g.names[layer]} channel {i} (all positions) → {g.names[layer + 1]} unit {j}\n"
-                    f"‖w‖ = {colors.sci(float(snap.weights[layer][i, j]), 3)}\n"
-                    f"‖dL/dw‖ = {colors.sci(float(snap.edge_grads[layer][i, j]), 3)}\n"
-                    f"‖Δw‖ = {colors.sci(float(snap.edge_updates[layer][i, j]), 3)}")
-            self._place_hover(text, p, p)
-            self.sigEdgeHovered.emit(layer, i, j)
-            return
-        text = (f"{g.names[layer]} unit {i} → {g.names[layer + 1]} unit {j}  (W{layer + 1}[{i}, {j}])\n"
-                f"w = {colors.sci(float(snap.weights[layer][i, j]), 3)}\n"
-                f"|dL/dw| = {colors.sci(float(snap.edge_grads[layer][i, j]), 3)}\n"
-                f"|Δw| = {colors.sci(float(snap.edge_updates[layer][i, j]), 3)}")
-        self._place_hover(text, p, p)
+            head, (w, grad, upd) = (f"{src} channel {i} → {dst} channel {j}  (kernel W{layer + 1}[{j}, {i}])",
+                                    ("‖kernel‖", "‖dL/dkernel‖", "‖Δkernel‖"))
+        elif layer > 0 and layer - 1 < len(kinds) and kinds[layer - 1] == "conv":
+            head, (w, grad, upd) = (f"{src} channel {i} (all positions) → {dst} unit {j}", ("‖w‖", "‖dL/dw‖", "‖Δw‖"))
+        else:
+            head, (w, grad, upd) = (f"{src} unit {i} → {dst} unit {j}  (W{layer + 1}[{i}, {j}])",
+                                    ("w", "|dL/dw|", "|Δw|"))
+        values = (snap.weights[layer], snap.edge_grads[layer], snap.edge_updates[layer])
+        lines = [head] + [f"{name} = {colors.sci(float(arr[i, j]), 3)}" for name, arr in zip((w, grad, upd), values)]
+        self._place_hover("\n".join(lines), p, p)
         self.sigEdgeHovered.emit(layer, i, j)
 
     def _place_hover(self, text: str, p: QtCore.QPointF, mark: QtCore.QPointF) -> None:
