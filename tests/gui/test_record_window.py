@@ -39,7 +39,8 @@ def test_record_then_f9_writes_the_file(window, qtbot, tmp_path):
     assert field is not None
     field.setFocus()
     qtbot.keyClick(field, QtCore.Qt.Key.Key_F9)
-    qtbot.waitUntil(lambda: path.exists(), timeout=10_000)
+    # the file is written on the encoder's thread; the indicator goes when the GUI thread hears of it
+    qtbot.waitUntil(lambda: path.exists() and not window.recorder.indicator.isVisible(), timeout=10_000)
     assert not window.recorder.active and not window.recorder.indicator.isVisible()
     frames = iio.imread(path, index=None)
     g = window.graph.grab()
