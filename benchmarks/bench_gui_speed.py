@@ -15,12 +15,16 @@ the processes compete with everyone else, so the last column also compares steps
 (engine process vs headless loop): the engine process's own overhead, whatever the load.
 Targets: ratio >= 0.9 with >= 30 frames/s at 4x16 and 10x32, p99 lateness < 50 ms everywhere.
 Prints numbers only; no assertions. On a shared machine, compare ratios, not absolute figures.
+``--repeat N`` measures each row N times, alternating which of the pair runs first (headless then
+GUI, GUI then headless: a machine that drifts faster or slower favours neither), and ends with the
+median ratio, frames/s and p99 of each row and the range of the ratio.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,6 +91,8 @@ def main() -> int:
                         help="comma-separated view tabs for 10x32 (default: every tab; other cases: Gradients)")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--onscreen", action="store_true", help="use $DISPLAY instead of offscreen")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="measure each row N times, alternating the order, and print the medians")
     args = parser.parse_args()
     configs = case_configs()
     rows = []
@@ -99,9 +105,13 @@ def main() -> int:
         path = work / f"{name}.toml"
         config.save(path)
         tabs = args.tabs.split(",") if args.tabs else (TABS if name == "10x32" else ("Gradients",))
-        for tab in tabs:
-            headless, headless_cpu = headless_rate(config, args.seconds)
-            report = gui_report(path, tab, args.seconds, args.onscreen)
+        for tab, turn in ((t, i) for t in tabs for i in range(max(1, args.repeat))):
+            if turn % 2 == 0:
+                headless, headless_cpu = headless_rate(config, args.seconds)
+                report = gui_report(path, tab, args.seconds, args.onscreen)
+            else:
+                report = gui_report(path, tab, args.seconds, args.onscreen)
+                headless, headless_cpu = headless_rate(config, args.seconds)
             ratio = report["steps_per_second"] / headless if headless else float("nan")
             engine_cpu = report.get("engine_cpu_share")
             # steps per CPU-second of the engine process vs of the headless loop: the process's own
@@ -114,6 +124,18 @@ def main() -> int:
                   f" {report.get('gui_cpu_ms_per_frame') or float('nan'):>9.1f}"
                   f" {share(report.get('gui_cpu_share')):>8} {share(engine_cpu):>10} {share(headless_cpu):>12}"
                   f" {per_cpu:>13.2f} {os.getloadavg()[0]:>5.2f}", flush=True)
+    if args.repeat > 1:
+        print(f"\nmedians of {args.repeat} runs each (order alternated):")
+        print(f"{'case':>7} {'tab':>10} {'ratio':>6} {'ratio range':>12} {'fps':>6} {'p99 late ms':>11} {'GUI ms/fr':>9}")
+        for key in dict.fromkeys((r[0], r[1]) for r in rows):
+            runs = [r for r in rows if (r[0], r[1]) == key]
+            ratios = [r[4] for r in runs]
+            lates = [r[3].get("timer_late_p99_ms") for r in runs if r[3].get("timer_late_p99_ms") is not None]
+            costs = [r[3].get("gui_cpu_ms_per_frame") for r in runs if r[3].get("gui_cpu_ms_per_frame")]
+            print(f"{key[0]:>7} {key[1]:>10} {statistics.median(ratios):>6.2f} "
+                  f"{min(ratios):>5.2f}–{max(ratios):<5.2f} {statistics.median(r[3]['fps'] for r in runs):>6.1f} "
+                  f"{statistics.median(lates) if lates else float('nan'):>11.1f} "
+                  f"{statistics.median(costs) if costs else float('nan'):>9.1f}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
           "(a shared machine: compare ratios, not absolute figures)")
     return 0

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt
 
-DISPLAY_HZ = 30
 ERROR_MS = 12_000
 
 
@@ -64,9 +62,11 @@ class MainWindow(QtWidgets.QMainWindow):
             screen = QtGui.QGuiApplication.primaryScreen()
             area = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1600, 960)
             self.setGeometry(area)
+        from gui.pacing import FramePacer
+        self._pacer = FramePacer()       # frames as often as the GUI's share of the machine allows
         self._timer = QtCore.QTimer(self)
-        self._min_interval_ms = int(1000 / DISPLAY_HZ)
-        self._timer.setInterval(self._min_interval_ms)
+        self._timer.setTimerType(Qt.PreciseTimer)   # a coarse timer fires up to 5% late, every frame
+        self._timer.setInterval(self._pacer.interval_ms())
         self._timer.timeout.connect(self._on_display_tick)
 
     # ------------------------------------------------------------------ light skeleton
@@ -179,10 +179,13 @@ class MainWindow(QtWidgets.QMainWindow):
         font = QtGui.QFont(self.font())
         font.setPointSize(15)  # read from the back of a lecture hall
         font.setBold(True)
-        for key, width in (("step", 170), ("loss", 230), ("speed", 190), ("backend", 420)):
-            label = QtWidgets.QLabel("–")
+        from gui.widgets import SteadyLabel
+        # sized for the longest text each shows, so numbers changing every frame lay nothing out again
+        for key, template in (("step", "step 999,999,999"), ("loss", "loss -9.999e-99"),
+                              ("speed", "9,999,999 steps/s"), ("backend", None)):
+            label = SteadyLabel(template) if template else QtWidgets.QLabel()   # the backend: set once
             label.setFont(font)
-            label.setMinimumWidth(width)
+            label.setText("–")
             bar.addPermanentWidget(label)
             self.status_labels[key] = label
 
@@ -498,13 +501,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if frame is not None and self.sessions is not None:
             frame = self.sessions.before_display(frame)  # a restored session's history
         if frame is None:
+            if self.runner is None or not self.runner.running:
+                self._pacer.idle()       # paused: what the GUI does meanwhile is no frame's cost
             self._update_rate()
             return
-        t0 = time.perf_counter()
         self._show_frame(frame)
-        # Keep the GUI thread at most about half busy so input and timers stay responsive.
-        cost_ms = (time.perf_counter() - t0) * 1000
-        self._timer.setInterval(max(self._min_interval_ms, min(int(2 * cost_ms), 250)))
+        self._pacer.shown()              # the cost since the last frame: views, paints, helpers
+        self._timer.setInterval(self._pacer.interval_ms())
 
     def _show_frame(self, frame):
         """Hand a frame to every view (they draw into their scenes; painting follows)."""

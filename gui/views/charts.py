@@ -21,7 +21,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui.colors import OKABE_ITO, SERIES, colormap, legible_range, magnitude_text, sci, theme
-from gui.widgets import font, is_shown
+from gui.widgets import LabelSlot, font, is_shown
 
 FONT_PT = 14          # projector-legible labels and ticks
 LINE_W = 3
@@ -474,7 +474,7 @@ class GradientHistoryChart(ChartBase):
         self.legend = self.add_legend(self.plot)
         layout.addWidget(self.plot)
         self.note = fixed_label()
-        layout.addWidget(self.note)
+        layout.addWidget(LabelSlot(self.note))   # new text repaints the label alone
         self._history: _History | None = None
         self._curves: list[pg.PlotDataItem] = []   # smoothed, thick, in the legend
         self._raw: list[pg.PlotDataItem] = []      # every step, faint
@@ -555,7 +555,7 @@ class GradientFlowBars(ChartBase):
         self.ratio_label = fixed_label(pt=FONT_PT + 2, bold=True)
         self.ratio_label.setTextFormat(QtCore.Qt.RichText)   # "< 1e-38" must not switch it to plain text
         layout.addWidget(self.plot)
-        layout.addWidget(self.ratio_label)
+        layout.addWidget(LabelSlot(self.ratio_label))   # new text repaints the label alone
         self._snapshot = None
         self.restyle()
 
@@ -769,7 +769,7 @@ class LossChart(ChartBase):
         self.numbers = fixed_label(lines=2, pt=FONT_PT + 2, bold=True)   # loss and accuracy, as numbers
         self.numbers.setTextFormat(QtCore.Qt.RichText)
         self.numbers.setObjectName("lossNumbers")
-        layout.addWidget(self.numbers)
+        layout.addWidget(LabelSlot(self.numbers))   # new text repaints the label alone
         self._last = None
         self.clear()
         self.restyle()

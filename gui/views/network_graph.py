@@ -26,6 +26,7 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from gui import colors
 from gui.frames import EDGE_LIMIT, EXACT_LIMIT
+from gui.widgets import LabelSlot
 from gui.textscale import policy_pt
 from gui.views.graph_items import N_BINS, N_NODE_LEVELS, EdgeItem, EdgePlan, NodeItem
 from gui.widgets import font
@@ -279,10 +280,10 @@ class NetworkGraphView(QtWidgets.QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(self._toolbar)
-        layout.addWidget(self.title)
+        layout.addWidget(LabelSlot(self.title))   # new text repaints the label, not the graph
         layout.addWidget(self.graphics, 1)
-        layout.addWidget(self.legend)
-        layout.addWidget(self.note)
+        layout.addWidget(LabelSlot(self.legend))
+        layout.addWidget(LabelSlot(self.note))
         self.setAutoFillBackground(True)
 
     # ----- public API -----
@@ -674,8 +675,8 @@ class NetworkGraphView(QtWidgets.QWidget):
         else:
             self._refresh_edges()
         self._update_nodes()
+        # the title's step is the step of the numbers under the columns: both follow at their pace
         self._update_column_labels_soon() if streaming else self._update_column_labels()
-        self._update_title()
 
     def _ensure_edges(self) -> None:
         """Edges deferred by a streaming frame are computed now (what is asked about is current)."""
@@ -821,6 +822,7 @@ class NetworkGraphView(QtWidgets.QWidget):
     def _update_column_labels(self) -> None:
         self._labels_timer.stop()
         self._labels_at = time.perf_counter()
+        self._update_title()
         if self._geometry is None:
             return
         norms = self._norms
@@ -862,10 +864,11 @@ class NetworkGraphView(QtWidgets.QWidget):
         scale = "each layer ÷ its max" if self._per_layer else "one log scale"
         norm_name = {"gradient": "‖∇W‖", "weight": "‖W‖", "update": "‖ΔW‖"}[self._mode]
         step = f" · step {self._snapshot.step:,}" if self._snapshot is not None else ""
-        self.title.setText(
-            f'Edges: {symbol} · {scale}{step}'
-            f'<span style="color:{pal["muted"]}; font-weight:normal"> &nbsp;(under each layer: '
-            f'{norm_name})</span>')
+        html = (f'Edges: {symbol} · {scale}{step}'
+                f'<span style="color:{pal["muted"]}; font-weight:normal"> &nbsp;(under each layer: '
+                f'{norm_name})</span>')
+        if html != self.title.text():   # a wrapping rich-text label re-lays out its view on each new text
+            self.title.setText(html)
 
     def set_activation(self, name: str) -> None:
         """The network's activation: for ReLU-like units the square ring means *inactive*, not saturated."""
