@@ -40,6 +40,38 @@ def log10_or_nan(values) -> np.ndarray:
     return out
 
 
+def log10_zero_low(values) -> np.ndarray:
+    """log10 of each value; exactly 0 gives -inf (drawn on the chart's "0" line, see
+    ``zero_lane``), NaN and inf give NaN (a gap)."""
+    out = log10_or_nan(values)
+    out[np.asarray(values, dtype=np.float64) == 0] = -np.inf
+    return out
+
+
+def zero_lane(values: np.ndarray) -> float | None:
+    """Where a log chart draws exact zeros: one decade below the lowest finite value in view
+    (-1 if none), or None when there is no zero. A log axis has no 0, so a line that reached it
+    would vanish; a dead layer's gradient is drawn as what it is, on a line labelled "0"."""
+    zeros = np.isneginf(values)
+    if not zeros.any():
+        return None
+    finite = values[np.isfinite(values)]
+    return float(math.floor(finite.min()) - 1) if finite.size else -1.0
+
+
+def set_zero_line(plot, lane: float | None) -> None:
+    """Label the log axis's "0" line at ``lane`` (None: no zero drawn, no "0" tick)."""
+    axis = plot.getPlotItem().getAxis("left")
+    if lane != axis.gfl_zero:
+        axis.gfl_zero = lane
+        axis.picture = None          # its tick text is laid out again
+        axis.update()
+
+
+def on_lane(values: np.ndarray, lane: float | None) -> np.ndarray:
+    return values if lane is None else np.where(np.isneginf(values), lane, values)
+
+
 def mean_bucket_size(n: int, points: int = 200) -> int:
     """Steps per bucket of the smoothed line: a power of two, so that about ``points`` to
     ``2 * points`` buckets cover ``n`` steps and the buckets stay put as the history grows."""
@@ -59,6 +91,7 @@ def _means_of(steps: np.ndarray, values: np.ndarray, b: int):
     count = ok.sum(axis=1)
     means = np.full(total.shape, np.nan)
     np.divide(total, count, out=means, where=count > 0)
+    means[(count == 0) & np.isneginf(v).any(axis=1)] = -np.inf    # a bucket of zeros stays 0
     return steps[: k * b].reshape(k, b).mean(axis=1), means
 
 
@@ -162,6 +195,16 @@ def log_ticks(lo: float, hi: float, size: float, axis=None) -> list:
     return [(None, values)]
 
 
+def _with_zero(ticks: list, axis, lo: float, hi: float) -> list:
+    """The log axis's ticks, with the "0" line's own tick when one is drawn (and in view): the
+    decade ticks next to it are dropped, so "0" never sits on a "10⁻⁹"."""
+    zero = getattr(axis, "gfl_zero", None)
+    if zero is None or not lo <= zero <= hi:
+        return ticks
+    kept = [(spacing, [v for v in values if v > zero + 0.5]) for spacing, values in ticks]
+    return kept + [(None, [zero])]
+
+
 def left_axis_width(tick_font: QtGui.QFont, label_font: QtGui.QFont | None = None) -> int:
     """Room for the widest tick ("10⁻¹⁰") and the rotated axis title beside it: titles never overlap ticks."""
     ticks = QtGui.QFontMetrics(tick_font).horizontalAdvance("−10⁻¹⁰")
@@ -244,7 +287,12 @@ class ChartBase(QtWidgets.QWidget):
         if log_y:
             axis = item.getAxis("left")
             axis.setLogMode(True)
-            axis.logTickValues = lambda lo, hi, size, std, a=axis: log_ticks(lo, hi, size, a)
+            axis.gfl_zero = None          # the value of the "0" line (zero_lane), when one is drawn
+            axis.logTickValues = lambda lo, hi, size, std, a=axis: _with_zero(log_ticks(lo, hi, size, a), a, lo, hi)
+            strings = axis.logTickStrings
+            axis.logTickStrings = lambda values, scale, spacing, a=axis, f=strings: [
+                "0" if a.gfl_zero is not None and abs(v - a.gfl_zero) < 1e-9 else t
+                for v, t in zip(values, f(values, scale, spacing))]
         item.setMenuEnabled(True)
         self._plots.append(pw)
         return pw
@@ -496,7 +544,7 @@ class GradientHistoryChart(ChartBase):
         steps, norms = _history_columns(snapshot, "history_grad_norms", snapshot.grad_norms)
         new = steps > self._history.last_step
         if np.any(new):
-            self._history.append(steps[new], log10_or_nan(np.asarray(norms)[new]))
+            self._history.append(steps[new], log10_zero_low(np.asarray(norms)[new]))
 
     def _make_curves(self, L: int):
         for i in range(L):
@@ -526,6 +574,9 @@ class GradientHistoryChart(ChartBase):
             return
         mean_steps, means = h.means()           # log10 already; only new buckets are computed
         env_steps, env = h.envelope()
+        lane = zero_lane(env)                   # exact zeros (a dead layer) on a line labelled "0"
+        set_zero_line(self.plot, lane)
+        env, means = on_lane(env, lane), on_lane(means, lane)
         for i, (curve, raw) in enumerate(zip(self._curves, self._raw)):
             raw.setData(env_steps, env[:, i])
             curve.setData(mean_steps, means[:, i])
@@ -581,7 +632,10 @@ class GradientFlowBars(ChartBase):
         s = self._snapshot
         if s is None:
             return
-        g, a = log10_or_nan(s.grad_norms), log10_or_nan(s.signal_norms)
+        g, a = log10_zero_low(s.grad_norms), log10_zero_low(s.signal_norms)
+        lane = zero_lane(np.concatenate([g, a]))      # a dead layer's bar stops on the "0" line
+        set_zero_line(self.plot, lane)
+        g, a = on_lane(g, lane), on_lane(a, lane)
         finite = np.concatenate([g[np.isfinite(g)], a[np.isfinite(a)]])
         base = math.floor(finite.min()) - 0.5 if finite.size else -1.0
         x = np.arange(1, len(g) + 1, dtype=float)
@@ -672,6 +726,11 @@ class HistogramPanel(ChartBase):
         plots = QtWidgets.QHBoxLayout()
         self.act_plot = self.make_plot("Activations h", "h", "% of units")
         self.grad_plot = self.make_plot("Weight gradients", "log10 |∂L/∂w|", "% of weights")
+        self.zero_text = pg.TextItem(anchor=(1, 0))      # "30% exactly 0", top right (log10 has no bin for 0)
+        self.zero_text.setFont(_font(FONT_PT, bold=True))
+        self.zero_text.setZValue(10)
+        self.zero_text.hide()
+        self.grad_plot.addItem(self.zero_text, ignoreBounds=True)
         plots.addWidget(self.act_plot)
         plots.addWidget(self.grad_plot)
         layout.addLayout(plots, 1)
@@ -710,12 +769,26 @@ class HistogramPanel(ChartBase):
         L = s.n_weight_layers
         colors = depth_colors(L, self._theme)
         acts = [_sample(a) for a in s.activation_samples]            # hidden layers: h_1 .. h_depth
-        grads = [log10_or_nan(_sample(g)) for g in s.edge_grads]      # weight layers: W_1 .. W_L
+        grads = [log10_zero_low(_sample(g)) for g in s.edge_grads]    # weight layers: W_1 .. W_L
         layers = range(L) if chosen == -1 else [chosen]
         self._draw(self.act_plot, {i: acts[i] for i in layers if i < len(acts)}, colors)
-        self._draw(self.grad_plot, {i: grads[i] for i in layers}, colors)
+        zeros = self._draw(self.grad_plot, {i: grads[i] for i in layers}, colors)
+        # a log axis has no 0: the share of weights whose gradient is exactly 0 is written on the plot
+        text = f"{zeros:.0%} exactly 0" if zeros else ""
+        if (text, self._theme) != getattr(self.zero_text, "_gfl_shown", None):
+            self.zero_text._gfl_shown = (text, self._theme)
+            self.zero_text.setText(text, color=self._palette()["foreground"])
+        self.zero_text.setVisible(bool(zeros))
+        if zeros:
+            (_, right), (_, top) = self.grad_plot.viewRange()
+            self.zero_text.setPos(right, top)
 
-    def _draw(self, plot, data: dict[int, np.ndarray], colors):
+    def _draw(self, plot, data: dict[int, np.ndarray], colors) -> float:
+        """Histograms of ``data``'s finite values as a % of each layer's finite values and zeros
+        (-inf: log10 of an exact 0, left out of the bins); returns the share of zeros."""
+        counted = {i: int(np.count_nonzero(np.isfinite(v) | np.isneginf(v))) for i, v in data.items()}
+        n_zero = sum(int(np.count_nonzero(np.isneginf(v))) for v in data.values())
+        zeros = n_zero / max(sum(counted.values()), 1)
         data = {i: v[np.isfinite(v)] for i, v in data.items()}   # a diverged run has NaN/Inf
         data = {i: v for i, v in data.items() if v.size}
         items = self._items[plot]
@@ -724,7 +797,7 @@ class HistogramPanel(ChartBase):
         for c in items[len(data):]:
             c.hide()
         if not data:
-            return
+            return zeros
         allv = np.concatenate(list(data.values()))
         lo, hi = float(allv.min()), float(allv.max())
         if hi <= lo:
@@ -742,11 +815,12 @@ class HistogramPanel(ChartBase):
                 curve.setPen(pg.mkPen(colors[i], width=LINE_W))
                 curve.setFillLevel(0 if single else None)
                 curve.setBrush(fill if single else None)
-            share = 100.0 * counts / v.size
+            share = 100.0 * counts / counted[i]
             top = max(top, float(share.max()))
             curve.setData(edges, share)
             curve.show()
         set_view_range(plot, edges, np.array([top]), y_floor=0.0, quantize=True, hold=0.75)
+        return zeros
 
 
 class LossChart(ChartBase):

@@ -20,7 +20,8 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from gui import colors
-from gui.views.charts import (LINE_W, ChartBase, _History, bucket_means, log10_or_nan, set_view_range)
+from gui.views.charts import (LINE_W, ChartBase, _History, bucket_means, log10_or_nan, log10_zero_low, on_lane,
+                              set_view_range, set_zero_line, zero_lane)
 from gui.views.network_graph import MODES, NetworkGraphView
 from gui.widgets import font
 
@@ -308,6 +309,13 @@ class CompareCharts(ChartBase):
     def redraw(self) -> None:
         super().redraw()
         all_steps, all_loss, all_ratio, all_layers, all_norms = [], [], [], [], []
+        # exact zeros (a dead member's gradients, a ratio of 0) on each log chart's "0" line
+        ratios = [log10_zero_low(r.values[: r.n]) for r in self._ratio]
+        norms_now = [log10_zero_low(n) for n in self._norms_now]
+        ratio_lane = zero_lane(np.concatenate([v.reshape(-1) for v in ratios] + [np.zeros(0)]))
+        norms_lane = zero_lane(np.concatenate([v.reshape(-1) for v in norms_now] + [np.zeros(0)]))
+        set_zero_line(self.ratio_plot, ratio_lane)
+        set_zero_line(self.norms_plot, norms_lane)
         for k in range(len(self._labels)):
             h = self._loss[k]
             steps, logs = h.steps[: h.n], log10_or_nan(h.values[: h.n])
@@ -315,12 +323,13 @@ class CompareCharts(ChartBase):
             ms, means = bucket_means(steps, logs)
             self.loss_curves[k].setData(ms, means[:, 0])
             r = self._ratio[k]
-            rs, rlogs = r.steps[: r.n], log10_or_nan(r.values[: r.n])
-            mrs, rmeans = bucket_means(rs, rlogs)
+            rs = r.steps[: r.n]
+            mrs, rmeans = bucket_means(rs, ratios[k])
+            rmeans = on_lane(rmeans, ratio_lane)
             self.ratio_curves[k].setData(mrs, rmeans[:, 0])
             a = self._acc[k]
             self.acc_curves[k].setData(a.steps[: a.n], a.values[: a.n, 0])
-            norms = log10_or_nan(self._norms_now[k])
+            norms = on_lane(norms_now[k], norms_lane)
             layers = np.arange(1, len(norms) + 1, dtype=np.float64)
             ok = np.isfinite(norms)      # no NaN spots: a diverged member has no norms to draw
             self.norm_curves[k].setData(layers[ok], norms[ok])

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from engine import Config
 from engine.activations import ACTIVATIONS
 from gui.views.activation_panel import ActivationPanel, fact_lines
-from gui.views.charts import (GradientChartsView, TrainingView, bucket_means, depth_colors, log10_or_nan)
+from gui.views.charts import (GradientChartsView, TrainingView, bucket_means, depth_colors, log10_or_nan,
+                              log10_zero_low)
 from gui.frames import DataInfo
 
 
@@ -45,6 +46,50 @@ def test_log_helpers_never_warn():
         steps, means = bucket_means(np.arange(1000.0), np.full((1000, 2), np.nan))
     assert np.isnan(out[:4]).all() and out[4] == 2.0
     assert len(steps) == 250 and np.isnan(means).all()     # buckets of 4 steps: 200-400 of them
+
+
+def test_zeros_are_kept_apart_from_nan_and_buckets_of_zeros_stay_zero():
+    out = log10_zero_low([0.0, -1.0, np.nan, np.inf, 100.0])
+    assert np.isneginf(out[0]) and np.isnan(out[1:4]).all() and out[4] == 2.0
+    values = np.log10(np.full((800, 3), 0.5))
+    values[:, 1] = -np.inf                            # a dead layer: every gradient exactly 0
+    values[::2, 2] = -np.inf                          # half its steps zero: the mean of the rest
+    steps, means = bucket_means(np.arange(800.0), values)
+    assert np.isneginf(means[:, 1]).all()
+    assert np.allclose(means[:, 0], np.log10(0.5)) and np.allclose(means[:, 2], np.log10(0.5))
+
+
+def _tick_strings(plot) -> list[str]:
+    axis = plot.getPlotItem().getAxis("left")
+    lo, hi = plot.viewRange()[1]
+    return [t for _, values in axis.tickValues(lo, hi, axis.height()) for t in axis.tickStrings(values, 1, 1)]
+
+
+def test_a_dead_layer_is_drawn_on_a_zero_line_not_left_out(qtbot, gradients, make_snapshot):
+    """A log axis has no 0: a layer whose gradient is exactly 0 used to vanish from the history and
+    the bars (the dead-relu preset showed an empty chart). It is drawn on a line labelled "0"."""
+    snap = make_snapshot((2, 8, 8, 1))
+    norms = snap.grad_norms.copy()
+    norms[0] = 0.0
+    snap = dataclasses.replace(snap, grad_norms=norms)
+    gradients.set_snapshot(with_history(snap, 0, 40))
+    drawn(qtbot, gradients.history, gradients.bars)
+    axis = gradients.history.plot.getPlotItem().getAxis("left")
+    lane = axis.gfl_zero
+    assert lane is not None and lane < np.log10(norms[1:]).min() - 0.5
+    y = gradients.history._raw[0].getData()[1]
+    assert np.allclose(y, lane)                         # on the "0" line, every step
+    assert np.allclose(gradients.history._raw[1].getData()[1], np.log10(norms[1]))
+    assert "0" in _tick_strings(gradients.history.plot)
+    bars = gradients.bars.grad_bars.opts
+    bar_lane = gradients.bars.plot.getPlotItem().getAxis("left").gfl_zero   # below ‖∂L/∂a‖ too
+    assert bar_lane is not None and bars["height"][0] > 0 and np.isclose(bars["height"][0] + bars["y0"], bar_lane)
+    assert "0" in _tick_strings(gradients.bars.plot)
+    # and back: once no layer is zero, no "0" line and no "0" tick
+    gradients.set_snapshot(with_history(dataclasses.replace(snap, grad_norms=snap.grad_norms + 1e-3), 40, 40))
+    drawn(qtbot, gradients.history, gradients.bars)
+    assert gradients.bars.plot.getPlotItem().getAxis("left").gfl_zero is None
+    assert "0" not in _tick_strings(gradients.bars.plot)
 
 
 def test_depth_colors_are_ordered_and_theme_aware():
@@ -81,6 +126,24 @@ def test_flow_bars_and_histograms(qtbot, gradients, make_snapshot):
     assert len(hist._curves) == 3 + 4          # activations of 3 hidden layers + gradients of 4 layers
     hist.layer_combo.setCurrentIndex(2)
     assert len(hist._curves) == 2
+
+
+def test_exactly_zero_gradients_are_counted_and_said(qtbot, gradients, make_snapshot):
+    """The log10 histogram cannot bin an exact 0: zeros stay in each layer's 100% and the plot
+    gives their share (a half-dead layer's bars add up to 50%, not to 100% of the living half)."""
+    snap = make_snapshot((2, 8, 8, 1))
+    grads = [g.copy() for g in snap.edge_grads]
+    grads[1][:4] = 0.0                                  # half of layer 2's 8 x 8 weights
+    gradients.set_snapshot(dataclasses.replace(snap, edge_grads=grads))
+    gradients.histograms.layer_combo.setCurrentIndex(2)   # layer 2 alone
+    drawn(qtbot, gradients.histograms)
+    hist = gradients.histograms
+    assert hist.zero_text.isVisible() and hist.zero_text.toPlainText() == "50% exactly 0"
+    curve = [c for c in hist._items[hist.grad_plot] if c.isVisible()][0]
+    assert curve.getData()[1].sum() == pytest.approx(50.0)
+    gradients.set_snapshot(snap)                        # no zero: no words about zeros
+    drawn(qtbot, gradients.histograms)
+    assert not hist.zero_text.isVisible()
 
 
 def test_hidden_charts_collect_but_draw_later(qtbot, make_snapshot):

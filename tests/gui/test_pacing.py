@@ -1,6 +1,6 @@
 """The display pacing (gui/pacing.py) and the labels that repaint alone (gui/widgets.py)."""
 import pytest
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui.pacing import DISPLAY_HZ, MAX_INTERVAL_S, FramePacer, process_share
 from gui.widgets import LabelSlot, SteadyLabel
@@ -157,7 +157,7 @@ def test_a_steady_label_keeps_its_size_and_follows_its_font(qtbot, qapp):
     size = label.size()
     label.setText("step 1")
     assert label.size() == size
-    font = label.font()
-    font.setPointSize(font.pointSize() * 2)
+    font = QtGui.QFont(label.font())
+    font.setPixelSize(2 * QtGui.QFontInfo(label.font()).pixelSize())   # the app font may be in pixels
     label.setFont(font)                        # presenter mode's bigger text
     assert label.width() > 1.5 * size.width()
