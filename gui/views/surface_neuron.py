@@ -16,7 +16,7 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from engine import surface as S
 from gui import colors
-from gui.widgets import SHRINK, font, settings_row
+from gui.widgets import SHRINK, font, is_shown, settings_row
 
 EXTENT = (-3.0, 4.0, -3.0, 3.5)     # w1 from, to; w2 from, to
 RESOLUTION = 121
@@ -303,7 +303,9 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         self.fair_result = None
         for panel in (self.left, self.right):
             panel.set_problem(self.problem(panel.inputs.currentData()))
-        self._start_fairness()
+        self._fair_pending = True
+        self.fairness.setText("Searching each side's best stable learning rate…")
+        self._maybe_search()
         self._from_the_start()
         self.sigProblemChanged.emit()
 
@@ -339,6 +341,22 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         self.right.show_step(k)
 
     # ------------------------------------------------------------------ fairness
+    def _maybe_search(self) -> None:
+        """Start the best-rate search if one is due and the view is on screen: behind another tab
+        it would take a core from training for seconds at every start of the app, for a result
+        nobody sees (it starts when the tab comes to the front)."""
+        if getattr(self, "_fair_pending", False) and is_shown(self):
+            self._fair_pending = False
+            self._start_fairness()
+
+    def on_shown(self) -> None:
+        """The tab came to the front (the window calls this)."""
+        QtCore.QTimer.singleShot(0, self, self._maybe_search)     # after the dock's layout has settled
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        QtCore.QTimer.singleShot(0, self, self._maybe_search)
+
     def _start_fairness(self):
         """Search each side's best stable learning rate on a thread (about half a second)."""
         from engine.zigzag import fair_comparison
@@ -376,6 +394,7 @@ class NeuronSurfaceView(QtWidgets.QWidget):
     def wait_for_rates(self) -> None:
         """Search the best rates here and now (for a recording, which cannot wait for the thread)."""
         from engine.zigzag import fair_comparison
+        self._fair_pending = False
         self._fair_token += 1       # a search still running on its thread is now out of date
         left, right = (self.problem(p.inputs.currentData()) for p in (self.left, self.right))
         self.fair_result = fair_comparison(left, right)

@@ -318,3 +318,16 @@ def test_views_behind_another_tab_draw_nothing_until_they_come_to_the_front(qtbo
     window.raise_view("Kernels")
     qtbot.waitUntil(lambda: bool(calls), timeout=5_000)            # the last shown frame, at once
     assert calls[-1] == window._last_step
+
+
+def test_the_zigzag_search_runs_when_its_tab_comes_to_the_front(qtbot, make_window):
+    """At start the Gradients tab is in front: the Zig-zag tab's best-rate search (seconds of a
+    core) waits until someone looks at that tab, then runs."""
+    import threading
+    window = make_window()
+    qtbot.wait(500)
+    assert window.zigzag.fair_result is None
+    assert not any(t.name == "zigzag-fairness" for t in threading.enumerate())
+    window.raise_view("Zig-zag")
+    qtbot.waitUntil(lambda: window.zigzag.fair_result is not None, timeout=30_000)
+    assert "best stable lr" in window.zigzag.fairness.text()

@@ -49,6 +49,7 @@ def test_neuron_view_controls_change_the_problem(qtbot):
 def test_dragging_the_target_moves_it_in_both_panels_and_replays(qtbot):
     view = NeuronSurfaceView(interval_ms=5)
     qtbot.addWidget(view)
+    view.show()                                  # the best-rate search runs for a view on screen
     view.left.target.setPos(1.0, -2.0)
     view.left.target.sigPositionChangeFinished.emit(view.left.target)  # what a finished drag emits
     assert view.right.problem.target == (1.0, -2.0)
@@ -135,10 +136,24 @@ def test_neuron_view_never_announces_a_step_before_it_happens(qtbot):
     assert f"minimum reached at step {reached}" in view.left.numbers.text()
 
 
+def test_the_best_rate_search_waits_until_the_view_is_on_screen(qtbot):
+    """Behind another tab the search would take a core from training at every start of the app."""
+    import threading
+    view = NeuronSurfaceView()
+    qtbot.addWidget(view)
+    qtbot.wait(200)
+    assert not any(t.name == "zigzag-fairness" for t in threading.enumerate())
+    assert view.fair_result is None and "Searching" in view.fairness.text()
+    view.show()
+    qtbot.waitUntil(lambda: view.fair_result is not None, timeout=30_000)
+    assert "best stable lr" in view.fairness.text()
+
+
 def test_neuron_view_compares_each_side_at_its_best_stable_rate(qtbot):
     from engine.zigzag import fair_comparison
     view = NeuronSurfaceView()
     qtbot.addWidget(view)
+    view.show()
     qtbot.waitUntil(lambda: "best stable lr" in view.fairness.text(), timeout=20_000)
     # the settings' problems: once the search is done the panels show the best-rate ones
     expected = fair_comparison(view.problem(view.left.inputs.currentData()),
@@ -157,6 +172,7 @@ def test_neuron_view_animates_each_side_at_its_best_rate_so_the_lesson_holds(qtb
     from engine.zigzag import fair_comparison
     view = NeuronSurfaceView()
     qtbot.addWidget(view)
+    view.show()
     assert view.rate_mode == "best"
     shared = fair_comparison(view.problem(view.left.inputs.currentData()),
                              view.problem(view.right.inputs.currentData()))
