@@ -20,8 +20,8 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from gui import colors
-from gui.views.charts import (LINE_W, ChartBase, _History, bucket_means, log10_or_nan, log10_zero_low, on_lane,
-                              set_view_range, set_zero_line, zero_lane)
+from gui.views.charts import LINE_W, ChartBase, set_view_range, set_zero_line
+from gui.views.history import _History, bucket_means, log10_or_nan, log10_zero_low, on_lane, zero_lane
 from gui.views.network_graph import MODES, NetworkGraphView
 from gui.widgets import font
 

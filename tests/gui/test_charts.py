@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from engine import Config
 from engine.activations import ACTIVATIONS
 from gui.views.activation_panel import ActivationPanel, fact_lines
-from gui.views.charts import (GradientChartsView, TrainingView, bucket_means, depth_colors, log10_or_nan,
-                              log10_zero_low)
+from gui.views.charts import GradientChartsView, TrainingView, depth_colors
+from gui.views.history import bucket_means, log10_or_nan, log10_zero_low
 from gui.frames import DataInfo
 
 
@@ -279,7 +279,7 @@ def test_depth_colors_are_cached_but_callers_get_their_own():
 
 
 def test_envelope_keeps_every_steps_extremes_and_gaps():
-    from gui.views.charts import envelope
+    from gui.views.history import envelope
     rng = np.random.default_rng(1)
     n = 10_003
     steps = np.arange(n, dtype=float)
@@ -321,7 +321,7 @@ def test_a_long_history_is_drawn_with_its_real_extremes(qtbot, gradients, make_s
 def _growing_history(chunks, columns, seed, special):
     """A _History fed in ``chunks`` (sizes) of log10 values with NaN (non-positive, non-finite
     inputs) sprinkled in; after each chunk yields it."""
-    from gui.views.charts import _History
+    from gui.views.history import _History
     rng = np.random.default_rng(seed)
     h = _History(columns)
     step = 0
@@ -341,7 +341,7 @@ def _growing_history(chunks, columns, seed, special):
 def test_incremental_smoothing_and_envelope_equal_the_full_recompute(chunks, columns, seed, special):
     """What a redraw draws from the per-bucket caches equals computing it over the whole history
     (NaN, inf and non-positive values included: they are NaN in log10 and ignored)."""
-    from gui.views.charts import envelope
+    from gui.views.history import envelope
     for h in _growing_history(chunks, columns, seed, special):
         steps, values = h.steps[: h.n], h.values[: h.n]
         for got, want in ((h.means(), bucket_means(steps, values)), (h.envelope(buckets=256), envelope(steps, values, 256))):
@@ -351,21 +351,21 @@ def test_incremental_smoothing_and_envelope_equal_the_full_recompute(chunks, col
 
 def test_incremental_smoothing_survives_thinning(monkeypatch):
     """Beyond MAX_POINTS the history halves its resolution: the caches start again, still equal."""
-    from gui.views import charts
-    monkeypatch.setattr(charts, "MAX_POINTS", 5000)
+    from gui.views import history
+    monkeypatch.setattr(history, "MAX_POINTS", 5000)
     for h in _growing_history([1500] * 8, 2, 3, True):
         steps, values = h.steps[: h.n], h.values[: h.n]
         np.testing.assert_allclose(h.means()[1], bucket_means(steps, values)[1], rtol=1e-12, equal_nan=True)
-        np.testing.assert_allclose(h.envelope(1024)[1], charts.envelope(steps, values, 1024)[1], equal_nan=True)
+        np.testing.assert_allclose(h.envelope(1024)[1], history.envelope(steps, values, 1024)[1], equal_nan=True)
     assert h.stride > 1
 
 
 def test_incremental_smoothing_reduces_only_new_buckets(monkeypatch):
     """A redraw after a few new steps reduces those steps, not the whole history."""
-    from gui.views import charts
+    from gui.views import history
     seen = []
-    real = charts._means_of
-    monkeypatch.setattr(charts, "_means_of", lambda s, v, b: seen.append(len(s)) or real(s, v, b))
+    real = history._means_of
+    monkeypatch.setattr(history, "_means_of", lambda s, v, b: seen.append(len(s)) or real(s, v, b))
     history = _growing_history([40_000, 64, 64], 3, 0, False)
     h = next(history)
     h.means()
