@@ -39,10 +39,6 @@ class SteadyLabel(QtWidgets.QLabel):
         if event.type() == QtCore.QEvent.Type.FontChange:   # presenter text scale, theme
             self._fit()
 
-    def setText(self, text: str) -> None:
-        if text != self.text():
-            super().setText(text)
-
 
 class LabelSlot(QtWidgets.QWidget):
     """Holds one label that changes its text often, outside any layout: the label paints its own

@@ -26,10 +26,9 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from gui import colors
 from gui.frames import EDGE_LIMIT, EXACT_LIMIT
-from gui.widgets import LabelSlot
 from gui.textscale import policy_pt
 from gui.views.graph_items import N_BINS, N_NODE_LEVELS, EdgeItem, EdgePlan, NodeItem
-from gui.widgets import font
+from gui.widgets import LabelSlot, font
 
 MODES = {
     # mode: (Snapshot field, symbol used in labels, words for the combo box)
@@ -867,8 +866,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         html = (f'Edges: {symbol} · {scale}{step}'
                 f'<span style="color:{pal["muted"]}; font-weight:normal"> &nbsp;(under each layer: '
                 f'{norm_name})</span>')
-        if html != self.title.text():   # a wrapping rich-text label re-lays out its view on each new text
-            self.title.setText(html)
+        self.title.setText(html)        # QLabel ignores an unchanged text (no relayout, no repaint)
 
     def set_activation(self, name: str) -> None:
         """The network's activation: for ReLU-like units the square ring means *inactive*, not saturated."""

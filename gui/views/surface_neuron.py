@@ -345,7 +345,7 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         """Start the best-rate search if one is due and the view is on screen: behind another tab
         it would take a core from training for seconds at every start of the app, for a result
         nobody sees (it starts when the tab comes to the front)."""
-        if getattr(self, "_fair_pending", False) and is_shown(self):
+        if self._fair_pending and is_shown(self):
             self._fair_pending = False
             self._start_fairness()
 
