@@ -25,10 +25,11 @@ def steps_shown(window) -> int:
 
 def play(qtbot, window):
     assert not window.transport.play_action.isChecked()     # trigger() below plays, never pauses
-    window.transport.play_action.trigger()
-    # generous: a comparison preset's claim runs (headless, in the window's process) and its members
-    # share the CI machine's 2 cores; this once took over 10 s there (and passed alone, 3 in 3)
-    qtbot.waitUntil(lambda: window.runner.running, timeout=30_000)
+    # the engine's "running" signal, not the flag: a preset pauses at its claim step, and a small
+    # comparison can get there before the next look at the flag ("running" and "paused" read in one
+    # poll: the flag was never seen True in CI, 3 runs of 4)
+    with qtbot.waitSignal(window.runner.sigRunningChanged, timeout=30_000, check_params_cb=bool):
+        window.transport.play_action.trigger()
 
 
 def test_window_opens_with_its_views(qtbot, make_window):
