@@ -170,12 +170,15 @@ def layer_sizes(snapshot) -> tuple[int, ...]:
 
 def compact_snapshot(snapshot):
     """``snapshot`` with only what the views draw (unchanged for nets up to ``EXACT_LIMIT`` edges,
-    except activation samples cut to ``ACTIVATION_SAMPLE`` values per layer)."""
+    except activation samples: cut to ``ACTIVATION_SAMPLE`` values per layer, and float32, the
+    engine's own precision, which is all a 40-bin histogram reads; as float64 they were more than
+    half of a 10 x 32 frame, and every byte of a frame is pickled and piped 30 times a second)."""
     changes: dict[str, Any] = {}
     acts = snapshot.activation_samples
-    if any(np.size(a) > ACTIVATION_SAMPLE for a in acts):
-        changes["activation_samples"] = [np.ascontiguousarray(np.ravel(a)[:: max(1, np.size(a) // ACTIVATION_SAMPLE)])
-                                         for a in acts]
+    if any(np.size(a) > ACTIVATION_SAMPLE or np.asarray(a).dtype != np.float32 for a in acts):
+        changes["activation_samples"] = [
+            np.ascontiguousarray(np.ravel(a)[:: max(1, np.size(a) // ACTIVATION_SAMPLE)], dtype=np.float32)
+            for a in acts]
     sizes = layer_sizes(snapshot)
     plan = sample_plan(sizes)
     if plan.mode == "sample":
