@@ -345,9 +345,18 @@ class MainWindow(QtWidgets.QMainWindow):
         training = self._view_docks["Training"]       # the one view that draws the decision boundary
         training.visibilityChanged.connect(lambda visible: self.runner.want_boundary(visible))
         self.runner.want_boundary(training.isVisible())
+        # a tab behind another stays isVisible(): once the layout has settled, ask where it is, so
+        # the engine does not compute a boundary 10 times a second for a tab nobody sees
+        QtCore.QTimer.singleShot(0, self, self._boundary_if_shown)
         self.runner.sigRunningChanged.connect(self._on_running_changed)
         self.runner.sigError.connect(self._on_worker_error)
         self.runner.sigConfigRejected.connect(self._on_config_rejected)
+
+    def _boundary_if_shown(self) -> None:
+        from gui.widgets import is_shown
+        training = self._view_docks["Training"]
+        if self.runner is not None and training.widget() is not None:
+            self.runner.want_boundary(is_shown(training.widget()))
         self.runner.sigDied.connect(self._on_engine_died)
 
     def _on_running_changed(self, running: bool):

@@ -335,3 +335,14 @@ def test_the_zigzag_search_runs_when_its_tab_comes_to_the_front(qtbot, make_wind
     window.raise_view("Zig-zag")
     qtbot.waitUntil(lambda: window.zigzag.fair_result is not None, timeout=30_000)
     assert "best stable lr" in window.zigzag.fairness.text()
+
+
+def test_no_decision_boundary_is_computed_for_a_tab_behind_another(qtbot, make_window):
+    """The Training tab (the one view that draws the boundary) starts behind the Gradients tab: the
+    engine is not asked for a boundary until it comes to the front."""
+    window = make_window()
+    qtbot.waitUntil(lambda: window.runner._want_boundary is False, timeout=5_000)
+    window.raise_view("Training")
+    qtbot.waitUntil(lambda: window.runner._want_boundary is True, timeout=5_000)
+    window.raise_view("Gradients")
+    qtbot.waitUntil(lambda: window.runner._want_boundary is False, timeout=5_000)
