@@ -103,12 +103,19 @@ def peak_rss_mb() -> float | None:
 
 class RunReport:
     """What ``--report`` prints: steps and frames from the first frame shown while playing to quit,
-    how late a 1 ms GUI-thread timer fires (p99), and the CPU share of the GUI and the engine."""
+    the seconds of that span spent playing, how late a 1 ms GUI-thread timer fires (p99), and the
+    CPU share of the GUI and the engine.
+
+    ``steps_per_second`` is the steps over the seconds spent playing, by the engine's clock. A
+    preset pauses at its claim's step, often before a frame was shown while it played (a small net
+    reaches step 300 in a tenth of a second, and the window may read the start and the pause in one
+    poll): the span then starts when the engine started playing, and the paused rest is not counted."""
 
     def __init__(self, window):
         from PySide6 import QtCore
         self.window = window
-        self.start = None          # (time, step, frames) at the first frame shown while playing
+        self.start = None          # (time, step, frames, engine's seconds played) at the first frame shown while playing
+        self.played = None         # the same when the engine first started playing
         self.lateness: list[float] = []
         self._due = None
         self._probe = QtCore.QTimer()
@@ -119,32 +126,44 @@ class RunReport:
 
     def _fire(self):
         now = time.perf_counter()
-        if self.start is not None and self._due is not None:
+        if (self.start or self.played) is not None and self._due is not None:
             self.lateness.append(now - self._due)
         self._due = time.perf_counter() + 0.001
         self._probe.start(1)
 
+    def _mark(self, played: float):
+        w = self.window
+        self.cpu_start = (time.process_time(), cpu_seconds(w.runner.pid))
+        return (time.perf_counter(), w._last_step, w.frames_shown, played)
+
+    def on_running(self, running: bool):
+        w = self.window
+        if running and self.played is None and self.start is None:
+            self.played = self._mark(w.runner.played_seconds())   # as the engine said when it started
+
     def on_frame(self, snapshot):
         w = self.window
         if self.start is None and w.runner is not None and w.runner.running:
-            self.start = (time.perf_counter(), snapshot.step, w.frames_shown)
-            self.cpu_start = (time.process_time(), cpu_seconds(w.runner.pid))
+            self.start = self._mark(w.runner.played_seconds())   # the window's step is this snapshot's
 
     def result(self) -> dict:
         import numpy as np
         w = self.window
-        if self.start is None:
-            return {"steps": 0, "seconds": 0.0, "frames": 0, "steps_per_second": 0.0, "fps": 0.0,
-                    "timer_late_p99_ms": None}
-        t0, step0, frames0 = self.start
+        start = self.start or self.played
+        if start is None:
+            return {"steps": 0, "seconds": 0.0, "playing_seconds": 0.0, "frames": 0, "steps_per_second": 0.0,
+                    "fps": 0.0, "timer_late_p99_ms": None}
+        t0, step0, frames0, played0 = start
         seconds = time.perf_counter() - t0
+        playing = max(0.0, w.runner.played_seconds() - played0)
         gui_cpu = time.process_time() - self.cpu_start[0]
         engine_now = cpu_seconds(w.runner.pid)
         engine_cpu = None if engine_now is None or self.cpu_start[1] is None else engine_now - self.cpu_start[1]
         steps, frames = w._last_step - step0, w.frames_shown - frames0
         late = float(np.percentile(self.lateness, 99) * 1000) if self.lateness else None
-        return {"steps": int(steps), "seconds": round(seconds, 3), "frames": int(frames),
-                "steps_per_second": round(steps / seconds, 1) if seconds > 0 else 0.0,
+        return {"steps": int(steps), "seconds": round(seconds, 3), "playing_seconds": round(playing, 3),
+                "frames": int(frames),
+                "steps_per_second": round(steps / playing, 1) if playing > 0 else 0.0,
                 "fps": round(frames / seconds, 2) if seconds > 0 else 0.0,
                 "timer_late_p99_ms": None if late is None else round(late, 2),
                 "gui_cpu_share": round(gui_cpu / seconds, 2) if seconds > 0 else None,
@@ -220,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     report = RunReport(window) if args.report else None
     if report is not None:
         window.sigFrameShown.connect(report.on_frame)
+        window.sigRunningChanged.connect(report.on_running)
     if window.restored_geometry:
         window.show()
     else:

@@ -48,7 +48,11 @@ engine -> GUI (``EngineProcess.take_frame`` / ``take_messages``):
 ``("built", generation, [Config, ...], [DataInfo, ...])``  new members; a step-0 frame follows.
 ``("rejected", text, [Config, ...])``            a build failed; the configs still in force.
 ``("error", text)``                              training (or a command) failed; paused.
-``("running", bool)``                            play state changed (also on divergence).
+``("running", bool, seconds)``                   play state changed (also on divergence); ``seconds``:
+                                                 how long this process has played in all (its
+                                                 own clock: the span of a short play, such as a
+                                                 preset's run to its claim, is not lost to the
+                                                 poll that reads the start and the stop together).
 ``("frame", Frame)``                             see :class:`gui.frames.Frame`: per member a compact
                                                  snapshot whose history holds every step since
                                                  the previous frame sent.
@@ -236,6 +240,7 @@ class _Engine:
         self.members: list[_Member] = []
         self.generation = generation
         self.running = False
+        self.played_s, self.playing_since = 0.0, 0.0   # seconds played in all; this play's start
         self.steps_per_frame = 0
         self.want_boundary = True
         self.credit = 0
@@ -258,8 +263,12 @@ class _Engine:
     def _set_running(self, running: bool):
         if running != self.running:
             self.running = running
-            self.next_paced = time.perf_counter()
-            self.send("running", running)
+            now = self.next_paced = time.perf_counter()
+            if running:
+                self.playing_since = now
+            else:
+                self.played_s += now - self.playing_since
+            self.send("running", running, self.played_s)
 
     # ----- commands
     def handle(self, name: str, *args):

@@ -22,6 +22,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     sigFrameShown = QtCore.Signal(object)   # the snapshot just drawn (tests, benchmarks)
     sigClosing = QtCore.Signal()            # closeEvent began (the last frame has been shown)
+    sigRunningChanged = QtCore.Signal(bool)  # the engine started or stopped playing (reports, tests)
 
     def __init__(self, settings: QtCore.QSettings | None = None, factory=None, theme_name: str | None = None,
                  parent=None):
@@ -351,18 +352,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runner.sigRunningChanged.connect(self._on_running_changed)
         self.runner.sigError.connect(self._on_worker_error)
         self.runner.sigConfigRejected.connect(self._on_config_rejected)
+        self.runner.sigDied.connect(self._on_engine_died)
 
     def _boundary_if_shown(self) -> None:
         from gui.widgets import is_shown
         training = self._view_docks["Training"]
         if self.runner is not None and training.widget() is not None:
             self.runner.want_boundary(is_shown(training.widget()))
-        self.runner.sigDied.connect(self._on_engine_died)
 
     def _on_running_changed(self, running: bool):
         self.transport.set_running(running)
         self.rate.reset()
         self._update_rate()
+        self.sigRunningChanged.emit(running)
 
     def _on_engine_died(self, how: str):
         """The engine process ended: keep everything shown so far, offer Restart."""

@@ -49,6 +49,7 @@ class SimulationRunner(QObject):
         self._stop_at = None
         self._last_finite: dict = {}     # (generation, member) -> the last finite snapshot of a diverged run
         self._died = False
+        self._played = (0.0, 0.0)        # (seconds the engine had played, when that word came)
         self._surface_jobs = 0
         self._surface_pending: set[int] = set()
         self._poll = QtCore.QTimer(self)
@@ -69,6 +70,12 @@ class SimulationRunner(QObject):
     @property
     def alive(self) -> bool:
         return self.process.alive
+
+    def played_seconds(self) -> float:
+        """How long this engine process has played, by its own clock as of its last word, and by
+        ours since then while it plays (a new process after Restart starts again from 0)."""
+        played, at = self._played
+        return played + (time.perf_counter() - at if self.running else 0.0)
 
     def set_config(self, config):
         self.set_configs([config])
@@ -148,6 +155,7 @@ class SimulationRunner(QObject):
         self._fail_surfaces("the engine process was restarted")
         self._set_running(False)
         self._died = False
+        self._played = (0.0, 0.0)
         self.process = EngineProcess(self._factory, generation=self.generation + 1).start()
         self.process.send("speed", self._steps_per_frame)
         self.process.send("boundary", self._want_boundary)
@@ -186,6 +194,8 @@ class SimulationRunner(QObject):
             elif name == "error":
                 self.sigError.emit(args[0])
             elif name == "running":
+                if len(args) > 1:
+                    self._played = (float(args[1]), time.perf_counter())
                 self._set_running(bool(args[0]))
             elif name == "state":
                 self.sigState.emit(list(args[1]))

@@ -290,10 +290,32 @@ def test_quit_after_report_prints_one_json_line(tmp_path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(report) >= {"steps", "seconds", "frames", "steps_per_second", "fps"}
     assert report["steps"] > 0 and report["frames"] > 0 and 0 < report["seconds"] <= 10
-    assert report["steps_per_second"] == pytest.approx(report["steps"] / report["seconds"], rel=0.01)
+    # it played the whole span: the rate is over the span (the first frame shown while playing to quit)
+    assert report["playing_seconds"] == pytest.approx(report["seconds"], rel=0.02)
+    assert report["steps_per_second"] == pytest.approx(report["steps"] / report["playing_seconds"], rel=0.01)
     # worker threads (engine pipe, claim runs, edge renders) never run the cyclic collector: it
     # would destroy Qt objects off the GUI thread
     assert report["gc_on_worker_threads"] is False
+
+
+def test_a_preset_report_counts_the_steps_to_its_claim_and_the_seconds_it_played(tmp_path):
+    """A preset pauses at its claim's step (300 here), often before any frame was shown while it
+    played: the report counts from Play, and its rate is over the time spent playing, not the
+    paused rest of the run (it said 0 steps, 0 steps/s)."""
+    import json
+    preset = load_preset("sigmoid-vanishing")
+    claim_step = preset.claims[0].at_step or preset.config.steps     # stated for the end of its run
+    assert claim_step == 300
+    result = run_app(["gui", "--preset", "sigmoid-vanishing", "--play", "--quit-after", "8", "--report"],
+                     {}, tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["steps"] == claim_step
+    assert 0 < report["playing_seconds"] < report["seconds"] <= 8
+    # by the engine's clock: the window read "running" and "paused" in one poll (0.5 ms apart) and
+    # once called this 575,000 steps/s; a 10 x 32 sigmoid net trains a few thousand on any CPU
+    assert report["steps_per_second"] < 50_000
+    assert report["steps_per_second"] == pytest.approx(report["steps"] / report["playing_seconds"], rel=0.01)
 
 
 def test_views_behind_another_tab_draw_nothing_until_they_come_to_the_front(qtbot, make_window):
