@@ -128,6 +128,22 @@ def test_compiled_layers_keep_no_derivative_until_a_probe_reads_it():
     assert c._d is not None
 
 
+@needs_numba
+def test_compiled_layers_get_no_derivative_buffer_and_plain_ones_keep_theirs():
+    """The workspace holds no f'(s) buffer where backward recomputes it (at 50 x 1024, batch 256,
+    51 MB never written); a plain layer (no kernel for ELU) still has one, and the same layers
+    without the kernels (switched off before the first step) do too."""
+    cfg = Config(depth=3, width=64, activation="tanh", dataset="spiral", batch_size=256,
+                 dtype="float32", backend="numpy", seed=1)
+    compiled, plain, elu = Simulation(cfg), Simulation(cfg), Simulation(cfg.replace(activation="elu"))
+    plain.network._fused = None
+    for sim in (compiled, plain, elu):
+        sim.step(2, snapshot=False)
+    assert compiled.network._ws.d == [None, None, None]
+    assert all(d is not None and d.shape == (256, 64) for d in plain.network._ws.d + elu.network._ws.d)
+    np.testing.assert_allclose(compiled.snapshot().history_loss, plain.snapshot().history_loss, rtol=1e-5)
+
+
 def test_small_networks_never_import_numba():
     """A small net's layers stay on the plain path, so its process does not pay for numba."""
     code = ("import sys; from engine import Config, Simulation;"
