@@ -632,6 +632,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.runner.shutdown()
         if getattr(self, "presenter", None) is not None:
             self.presenter.stop_measuring()    # its headless claim runs end with the window
+        from gui import offload
+        offload.shared().shutdown()            # and the worker they (and the Zig-zag search) run in
         for view in (*self._extra_views, self.graph, getattr(self, "compare", None)):
             if view is not None and hasattr(view, "shutdown"):
                 view.shutdown()  # surface computations run on threads of their own

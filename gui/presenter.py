@@ -12,7 +12,6 @@ line at least 40 px; Esc or F5 leaves it and restores the window as it was.
 """
 from __future__ import annotations
 
-import threading
 
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt
@@ -148,7 +147,7 @@ class Presenter(QtCore.QObject):
         self._refs: dict[int, tuple[dict, object]] = {}
         self._at_step: dict[int, object] = {}      # claim index -> live verdict at its step
         self._token = 0
-        self._measuring: threading.Event | None = None   # set: the running claim run stops
+        self._measuring: int | None = None   # the claim run's job in gui.offload (cancel stops it)
         window.sigFrameShown.connect(self._on_frame)
 
     # ------------------------------------------------------------------ presets and stages
@@ -246,7 +245,7 @@ class Presenter(QtCore.QObject):
         """Headless runs for what the window does not show, and each claim's verdict at its step."""
         self._arm_stop()
         self.stop_measuring()               # a run for the previous preset is no longer wanted
-        self._measuring = stop = threading.Event()
+        self._measuring = None
         self._token += 1
         self._refs = {}
         self._at_step = {}
@@ -260,38 +259,26 @@ class Presenter(QtCore.QObject):
         emitter = _Measured(self)
         emitter.sigDone.connect(self._on_measured)
 
-        def work():
-            from engine.claims import judge
-            from engine.evidence import measure_sources
-            out = {}
-            if preset.members and not preset.stages:
-                # members are measured on one lockstep run, as `check` does (steps_to_loss and
-                # steps_per_second need that run, not a member's snapshot alone)
-                from engine.comparisons import load_comparison, run_and_judge
-                try:
-                    verdicts = run_and_judge(load_comparison(preset.name), backend, stop)[1]
-                    out = {i: ({}, v) for i, v in enumerate(verdicts)}
-                except Exception as exc:
-                    out = {i: ({}, exc) for i in range(len(claims))}
-            for i, claim in enumerate(claims):
-                if i in out:
-                    continue
-                try:
-                    sources = measure_sources(preset, claim, backend, stop)
-                    out[i] = (sources, judge(claim, sources))
-                except Exception as exc:  # a broken claim must not take the window down
-                    out[i] = ({}, exc)
+        def done(out):       # on the worker's reader thread
+            if isinstance(out, Exception):          # the worker died: every claim says so
+                out = {i: ({}, out) for i in range(len(claims))}
             try:
                 emitter.sigDone.emit(token, out)
-            except RuntimeError:
+            except RuntimeError:                    # the window is gone
                 pass
 
-        threading.Thread(target=work, name="claim-references", daemon=True).start()
+        # in a worker process (gui/offload.py): on a thread here it held the GUI's interpreter lock
+        # for the whole run (cnn-vanishing: ~13 s at 1.2-1.5 frames/s, stalls of up to 2 s)
+        from engine.evidence import measure_claims
+        from gui import offload
+        self._measuring = offload.shared().submit(measure_claims, preset, claims, backend,
+                                                  on_done=done, stoppable=True)
 
     def stop_measuring(self) -> None:
         """Cancel the background claim run, if one is going (a new preset, or the window closes)."""
         if self._measuring is not None:
-            self._measuring.set()
+            from gui import offload
+            offload.shared().cancel(self._measuring)
 
     def _on_measured(self, token, out) -> None:
         sender = self.sender()

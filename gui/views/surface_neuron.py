@@ -8,7 +8,6 @@ The path is animated step by step; at the current point the two allowed update q
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 import pyqtgraph as pg
@@ -358,7 +357,7 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         QtCore.QTimer.singleShot(0, self, self._maybe_search)
 
     def _start_fairness(self):
-        """Search each side's best stable learning rate on a thread (about half a second)."""
+        """Search each side's best stable learning rate in the worker process (a few seconds)."""
         from engine.zigzag import fair_comparison
         self._fair_token += 1
         token = self._fair_token
@@ -367,17 +366,16 @@ class NeuronSurfaceView(QtWidgets.QWidget):
         emitter = _FairSignal(self)      # owned by the view, never deleted off the main thread (see gui/presenter.py)
         emitter.sigDone.connect(self._on_fair)
 
-        def work():
-            try:
-                result = fair_comparison(left, right)
-            except Exception as exc:  # noqa: BLE001 - shown, never raised into Qt
-                result = exc
+        def done(result):     # on the worker's reader thread: the result, or the exception
             try:
                 emitter.sigDone.emit(token, result)
             except RuntimeError:  # the view was closed meanwhile
                 pass
 
-        threading.Thread(target=work, name="zigzag-fairness", daemon=True).start()
+        # in the window's worker process (gui/offload.py): ~2.4 s of Python on a thread here held
+        # the GUI's interpreter lock, and frames and input waited for it
+        from gui import offload
+        offload.shared().submit(fair_comparison, left, right, on_done=done)
 
     def _on_fair(self, token, result):
         sender = self.sender()

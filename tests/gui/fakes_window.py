@@ -106,3 +106,37 @@ class BrokenStep(FakeSimulation):
 
     def step(self, n: int = 1, snapshot: bool = True):
         raise RuntimeError("CUDA out of memory")
+
+
+def spy_on_jobs(monkeypatch, name: str) -> list:
+    """The jobs named ``name`` sent to the window's worker process from now on (they still run)."""
+    from gui import offload
+    sent, submit = [], offload.Offloader.submit
+
+    def spy(self, fn, *args, **kwargs):
+        if fn.__name__ == name:
+            sent.append(args)
+        return submit(self, fn, *args, **kwargs)
+    monkeypatch.setattr(offload.Offloader, "submit", spy)
+    return sent
+
+
+def inline_jobs(monkeypatch) -> None:
+    """Jobs for the window's worker process run on a thread of this process instead, so a test's
+    monkeypatches reach them (the worker imports the modules afresh)."""
+    import threading
+
+    from gui import offload
+
+    def submit(self, fn, *args, on_done, stoppable=False):
+        stop = threading.Event()
+
+        def work():
+            try:
+                result = fn(*args, stop) if stoppable else fn(*args)
+            except Exception as exc:  # noqa: BLE001 - handed over, as the worker does
+                result = exc
+            on_done(result)
+        threading.Thread(target=work, daemon=True).start()
+        return 0
+    monkeypatch.setattr(offload.Offloader, "submit", submit)

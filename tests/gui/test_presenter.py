@@ -156,6 +156,8 @@ def test_a_comparison_claim_is_judged_on_the_lockstep_run_and_play_stops_at_its_
 
 def test_a_comparison_that_cannot_run_here_says_why(qtbot, window, monkeypatch):
     import engine.comparisons as comparisons
+    from tests.gui.fakes_window import inline_jobs
+    inline_jobs(monkeypatch)                  # the claim run here, where the monkeypatch below reaches
     monkeypatch.setattr(comparisons, "require", lambda comp: (_ for _ in ()).throw(
         comparisons.ComparisonSkipped(f"{comp.name} needs a GPU: no CUDA device")))
     p = window.presenter
@@ -201,14 +203,24 @@ def test_a_claim_not_yet_measured_says_so_instead_of_not_finite(qtbot, window):
 def test_a_new_preset_cancels_the_previous_claim_run(qtbot, window):
     """A comparison's headless claim run (a long lockstep run) is not wanted once another preset is
     chosen: it stops between chunks instead of holding a core until it ends."""
-    import threading
+    from gui import offload
+    jobs = offload.shared()
     p = window.presenter
     window.controls.choose_preset("cmp-he-2015")       # 30-layer members, 1,000 steps each
     running = p._measuring
-    assert running is not None and not running.is_set()
+    assert running is not None and not jobs.cancelled(running)
     window.controls.choose_preset("dead-relu")
-    assert running.is_set() and not p._measuring.is_set()
-    qtbot.waitUntil(lambda: sum(t.name == "claim-references" for t in threading.enumerate()) <= 1,
-                    timeout=30_000)                    # the cancelled thread ended; the new one may run
+    assert jobs.cancelled(running) and not jobs.cancelled(p._measuring)
+    qtbot.waitUntil(lambda: running not in jobs.pending(), timeout=30_000)   # it stopped at its next look
+    worker = jobs.pid
     window.close()
-    assert p._measuring.is_set()                       # closing the window stops the run too
+    assert jobs.pid is None or not _alive(worker)      # closing the window ends the worker too
+
+
+def _alive(pid) -> bool:
+    import os
+    try:
+        os.kill(pid, 0)            # the worker was joined at close: reaped, so gone
+    except ProcessLookupError:
+        return False
+    return True

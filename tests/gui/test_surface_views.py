@@ -136,13 +136,14 @@ def test_neuron_view_never_announces_a_step_before_it_happens(qtbot):
     assert f"minimum reached at step {reached}" in view.left.numbers.text()
 
 
-def test_the_best_rate_search_waits_until_the_view_is_on_screen(qtbot):
+def test_the_best_rate_search_waits_until_the_view_is_on_screen(qtbot, monkeypatch):
     """Behind another tab the search would take a core from training at every start of the app."""
-    import threading
+    from tests.gui.fakes_window import spy_on_jobs
+    searches = spy_on_jobs(monkeypatch, "fair_comparison")
     view = NeuronSurfaceView()
     qtbot.addWidget(view)
     qtbot.wait(200)
-    assert not any(t.name == "zigzag-fairness" for t in threading.enumerate())
+    assert searches == []
     assert view.fair_result is None and "Searching" in view.fairness.text()
     view.show()
     qtbot.waitUntil(lambda: view.fair_result is not None, timeout=30_000)
