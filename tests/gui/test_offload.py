@@ -136,3 +136,56 @@ def test_shutdown_ends_the_worker_within_about_a_second_even_mid_job(jobs):
 def test_the_worker_yields_the_cores_to_the_engine_and_the_window(jobs):
     from gui.offload import NICE
     assert result_of(jobs, niceness) >= os.nice(0) + NICE
+
+
+WORKER_SCRIPT = """
+import sys, time
+from gui.offload import Offloader
+
+if __name__ == "__main__":
+    jobs = Offloader()
+    jobs.submit(time.sleep, 60, on_done=lambda result: None)
+    print("worker", jobs.pid, flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_no_orphan_worker_when_the_gui_is_killed(tmp_path, how):
+    """However the GUI process ends, its worker ends with it (Linux: PR_SET_PDEATHSIG)."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    script = tmp_path / "gui_with_worker.py"
+    script.write_text(WORKER_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=str(root))
+    gui = subprocess.Popen([sys.executable, str(script)], cwd=root, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        line = gui.stdout.readline()
+        assert line.startswith("worker"), gui.stderr.read()
+        worker = int(line.split()[1])
+        os.kill(worker, 0)                          # it runs
+        gui.send_signal(getattr(signal, how))
+        gui.wait(timeout=10)
+        deadline = time.monotonic() + 3
+        while _exists(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _exists(worker), f"worker {worker} outlived the GUI ({how})"
+    finally:
+        if gui.poll() is None:
+            gui.kill()
+            gui.wait()
+        gui.stdout.close()
+        gui.stderr.close()
+
+
+def _exists(pid) -> bool:
+    """Alive and not a zombie (an orphan is reaped by init; a zombie of ours is not running)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
