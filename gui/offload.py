@@ -99,7 +99,7 @@ class Offloader:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._flags = self._ctx.RawArray("b", SLOTS)
-        self._callbacks: dict[int, Callable[[Any], None]] = {}
+        self._callbacks: dict[int, tuple[Any, Callable[[Any], None]]] = {}   # job -> (its worker, on_done)
         self._process = None
         self._jobs = None
 
@@ -138,7 +138,7 @@ class Offloader:
                 self._start()
             job_id = next(self._ids)
             self._flags[job_id % SLOTS] = 0
-            self._callbacks[job_id] = on_done
+            self._callbacks[job_id] = (self._process, on_done)
             try:
                 self._jobs.send((job_id, fn, args, stoppable))
             except (OSError, ValueError) as exc:      # the worker died just now; the reader reports it
@@ -160,7 +160,7 @@ class Offloader:
             while True:
                 job_id, result = conn.recv()
                 with self._lock:
-                    callback = self._callbacks.pop(job_id, None)
+                    _, callback = self._callbacks.pop(job_id, (None, None))
                 if callback is not None:
                     callback(result)
         except (EOFError, OSError):
@@ -169,12 +169,12 @@ class Offloader:
             conn.close()
             process.join(CLOSE_WAIT_S)
             from gui.engine_process import describe_exit
-            with self._lock:
-                if self._process is not process:
-                    return
-                failed, self._callbacks = self._callbacks, {}
-                self._process = None
-            for callback in failed.values():
+            with self._lock:                    # this worker's jobs fail; a newer worker's go on
+                failed = [job for job, (owner, _) in self._callbacks.items() if owner is process]
+                failed = [self._callbacks.pop(job)[1] for job in failed]
+                if self._process is process:
+                    self._process = None
+            for callback in failed:
                 callback(RuntimeError(f"the background worker ended ({describe_exit(process.exitcode)})"))
 
     def shutdown(self) -> None:

@@ -189,3 +189,12 @@ def _exists(pid) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_jobs_of_a_worker_ended_by_shutdown_fail_even_when_a_new_one_has_started(jobs):
+    job, done, box = run(jobs, sleep, 60.0)
+    time.sleep(1.0)
+    jobs.shutdown()
+    assert result_of(jobs, add, 3, 4) == 7          # a new worker, at once
+    assert done.wait(5) and isinstance(box[0], RuntimeError)
+    assert jobs.pending() == set()
