@@ -157,3 +157,27 @@ def run_and_judge(comp: Comparison, backend: str = "numpy", stop=None) -> tuple[
 def check_comparison(name: str, backend: str = "numpy") -> list:
     """Judge every claim of a comparison preset (raises ComparisonSkipped where it cannot run)."""
     return run_and_judge(load_comparison(name), backend)[1]
+
+
+def measure_claims(preset, claims, backend: str = "numpy", stop=None) -> dict:
+    """Each claim's sources and verdict, ``{index: (sources, verdict or the exception)}``: what the
+    window shows beside its live run (gui/presenter.py; it runs this in a worker process). A
+    comparison's members are measured on one lockstep run, as ``check`` does (steps_to_loss and
+    steps_per_second need that run, not a member's snapshot alone). A broken claim gives its
+    exception, never raises."""
+    out: dict = {}
+    if preset.members and not preset.stages:
+        try:
+            verdicts = run_and_judge(load_comparison(preset.name), backend, stop)[1]
+            out = {i: ({}, v) for i, v in enumerate(verdicts)}
+        except Exception as exc:  # noqa: BLE001 - shown in the claim bar
+            out = {i: ({}, exc) for i in range(len(claims))}
+    for i, claim in enumerate(claims):
+        if i in out:
+            continue
+        try:
+            sources = measure_sources(preset, claim, backend, stop)
+            out[i] = (sources, C.judge(claim, sources))
+        except Exception as exc:  # noqa: BLE001 - a broken claim must not take the window down
+            out[i] = ({}, exc)
+    return out

@@ -269,7 +269,7 @@ class Presenter(QtCore.QObject):
 
         # in a worker process (gui/offload.py): on a thread here it held the GUI's interpreter lock
         # for the whole run (cnn-vanishing: ~13 s at 1.2-1.5 frames/s, stalls of up to 2 s)
-        from engine.evidence import measure_claims
+        from engine.comparisons import measure_claims
         from gui import offload
         self._measuring = offload.shared().submit(measure_claims, preset, claims, backend,
                                                   on_done=done, stoppable=True)
