@@ -13,7 +13,7 @@ line at least 40 px; Esc or F5 leaves it and restores the window as it was.
 from __future__ import annotations
 
 
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Qt
 
 from gui.textscale import TextScaler, font_px
