@@ -116,6 +116,36 @@ def engine_threads() -> int:
     return max(1, (os.cpu_count() or 1) - 1)
 
 
+def start_child(process, threads: int) -> None:
+    """``process.start()`` with ``threads`` BLAS/OpenMP threads unless the user set them (a spawned
+    child's environment is the parent's at start; the parent's own is left as it was)."""
+    saved = {k: os.environ.get(k) for k in THREAD_VARS}
+    for k in THREAD_VARS:
+        os.environ.setdefault(k, str(threads))
+    try:
+        process.start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+
+
+def end_child(process, ask, timeout: float) -> None:
+    """End a child: ``ask()`` it to stop (a send that may fail), wait ``timeout``, then SIGTERM,
+    then SIGKILL, half a second each."""
+    try:
+        ask()
+    except (OSError, ValueError):
+        pass
+    process.join(timeout)
+    if process.is_alive():
+        process.terminate()
+        process.join(0.5)
+    if process.is_alive():  # pragma: no cover - terminate is enough for Python code
+        process.kill()
+        process.join(0.5)
+
+
 def default_factory(config):
     from engine import Simulation
     from engine.memory import check_config
@@ -617,15 +647,7 @@ class EngineProcess:
         frame_read, frame_write = ctx.Pipe(duplex=False)
         self._process = ctx.Process(target=child_main, name="gradient-flow-lab-engine", daemon=True,
                                     args=(cmd_read, frame_write, self.factory, os.getpid(), self.first_generation))
-        saved = {k: os.environ.get(k) for k in THREAD_VARS}
-        for k in THREAD_VARS:                 # the child's environment is the parent's at start
-            os.environ.setdefault(k, str(engine_threads()))
-        try:
-            self._process.start()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
+        start_child(self._process, engine_threads())
         cmd_read.close()        # the child's ends: closing ours lets each side see the other die
         frame_write.close()
         self._commands = cmd_write
@@ -695,14 +717,7 @@ class EngineProcess:
         process, self._closing = self._process, True
         if process is None:
             return
-        self.send("shutdown")
-        process.join(timeout)
-        if process.is_alive():
-            process.terminate()
-            process.join(0.5)
-        if process.is_alive():
-            process.kill()
-            process.join(0.5)
+        end_child(process, lambda: self.send("shutdown"), timeout)
         if self._commands is not None:
             self._commands.close()
         if self._reader is not None:

@@ -113,20 +113,12 @@ class Offloader:
             return set(self._callbacks)
 
     def _start(self):
-        from gui.engine_process import THREAD_VARS
+        from gui.engine_process import start_child
         job_read, job_write = self._ctx.Pipe(duplex=False)
         result_read, result_write = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(target=_worker, name="gradient-flow-lab-jobs", daemon=True,
                                     args=(job_read, result_write, self._flags, os.getpid()))
-        saved = {k: os.environ.get(k) for k in THREAD_VARS}
-        for k in THREAD_VARS:                 # one BLAS thread: the engine process has the cores
-            os.environ.setdefault(k, "1")
-        try:
-            process.start()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
+        start_child(process, 1)               # one BLAS thread: the engine process has the cores
         job_read.close()
         result_write.close()
         self._process, self._jobs = process, job_write
@@ -141,9 +133,11 @@ class Offloader:
             self._callbacks[job_id] = (self._process, on_done)
             try:
                 self._jobs.send((job_id, fn, args, stoppable))
-            except (OSError, ValueError) as exc:      # the worker died just now; the reader reports it
+                return job_id
+            except (OSError, ValueError) as exc:      # the worker died just now
                 self._callbacks.pop(job_id, None)
-                on_done(RuntimeError(f"the background worker is gone: {exc}"))
+                failure = RuntimeError(f"the background worker is gone: {exc}")
+        on_done(failure)                              # outside the lock, as the reader calls them
         return job_id
 
     def cancel(self, job_id: int | None) -> None:
@@ -185,17 +179,8 @@ class Offloader:
                 self._flags[job_id % SLOTS] = 1
         if process is None:
             return
-        try:
-            jobs.send(None)
-        except (OSError, ValueError):
-            pass
-        process.join(CLOSE_WAIT_S)
-        if process.is_alive():
-            process.terminate()
-            process.join(CLOSE_WAIT_S)
-        if process.is_alive():  # pragma: no cover - terminate is enough for Python code
-            process.kill()
-            process.join(CLOSE_WAIT_S)
+        from gui.engine_process import end_child
+        end_child(process, lambda: jobs.send(None), CLOSE_WAIT_S)
         jobs.close()
 
 

@@ -12,7 +12,6 @@ line at least 40 px; Esc or F5 leaves it and restores the window as it was.
 """
 from __future__ import annotations
 
-
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Qt
 

@@ -214,13 +214,6 @@ def test_a_new_preset_cancels_the_previous_claim_run(qtbot, window):
     qtbot.waitUntil(lambda: running not in jobs.pending(), timeout=30_000)   # it stopped at its next look
     worker = jobs.pid
     window.close()
-    assert jobs.pid is None or not _alive(worker)      # closing the window ends the worker too
+    from tests.gui.fakes import pid_alive
+    assert not pid_alive(worker)                       # closing the window ends the worker too
 
-
-def _alive(pid) -> bool:
-    import os
-    try:
-        os.kill(pid, 0)            # the worker was joined at close: reaped, so gone
-    except ProcessLookupError:
-        return False
-    return True
