@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -117,6 +118,23 @@ def fake_snapshot_float32(sizes: Sequence[int], *, fade: float = 3.0, seed: int 
         unit_activation=unit_activation, unit_dead=unit_dead, unit_saturation=unit_saturation,
         activation_samples=[a.copy() for a in unit_activation], prelu_slopes=np.full(len(widths), np.nan),
         history_grad_norms=np.zeros((0, L)))
+
+
+def gone_within(pid: int, seconds: float = 3.0) -> bool:
+    """Whether process ``pid`` ends within ``seconds`` (looked at every 50 ms)."""
+    deadline = time.monotonic() + seconds
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not pid_alive(pid)
+
+
+def end_popen(proc) -> None:
+    """A test's child program, killed if it still runs, its pipes closed."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
 
 
 def pid_alive(pid: int) -> bool:

@@ -14,7 +14,7 @@ import pytest
 from engine import Config
 from gui.frames import Frame, SampledEdges, compact_snapshot, merge_frames, sample_plan
 from gui.runner import RateMeter
-from tests.gui.fakes import fake_snapshot, fake_snapshot_float32, pid_alive
+from tests.gui.fakes import end_popen, fake_snapshot, fake_snapshot_float32, gone_within, pid_alive
 from tests.gui.fakes_window import BrokenStep, fake_factory, refuse_depth_3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -287,18 +287,11 @@ def test_no_orphan_engine_when_the_gui_is_killed(tmp_path, how):
         else:
             gui.send_signal(getattr(signal, how))
         gui.wait(timeout=10)
-        deadline = time.monotonic() + 3
-        while pid_alive(engine_pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not pid_alive(engine_pid), f"engine {engine_pid} outlived the GUI ({how})"
+        assert gone_within(engine_pid), f"engine {engine_pid} outlived the GUI ({how})"
         if how != "SIGKILL":
             assert gui.returncode in (0, 128 + getattr(signal, how)), gui.stderr.read()
     finally:
-        if gui.poll() is None:
-            gui.kill()
-            gui.wait()
-        gui.stdout.close()
-        gui.stderr.close()
+        end_popen(gui)
 
 
 def test_closing_the_window_ends_the_engine(qtbot):

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from gui.offload import JobCancelled, Offloader, portable
-from tests.gui.fakes import pid_alive
+from tests.gui.fakes import end_popen, gone_within
 
 COUNTER = 0
 
@@ -171,14 +171,7 @@ def test_no_orphan_worker_when_the_gui_is_killed(tmp_path, how):
         os.kill(worker, 0)                          # it runs
         gui.send_signal(getattr(signal, how))
         gui.wait(timeout=10)
-        deadline = time.monotonic() + 3
-        while pid_alive(worker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not pid_alive(worker), f"worker {worker} outlived the GUI ({how})"
+        assert gone_within(worker), f"worker {worker} outlived the GUI ({how})"
     finally:
-        if gui.poll() is None:
-            gui.kill()
-            gui.wait()
-        gui.stdout.close()
-        gui.stderr.close()
+        end_popen(gui)
 
