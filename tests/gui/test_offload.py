@@ -175,3 +175,11 @@ def test_no_orphan_worker_when_the_gui_is_killed(tmp_path, how):
     finally:
         end_popen(gui)
 
+
+def test_jobs_of_a_worker_ended_by_shutdown_fail_even_when_a_new_one_has_started(jobs):
+    job, done, box = run(jobs, sleep, 60.0)
+    time.sleep(1.0)
+    jobs.shutdown()
+    assert result_of(jobs, add, 3, 4) == 7          # a new worker, at once
+    assert done.wait(5) and isinstance(box[0], RuntimeError)
+    assert jobs.pending() == set()
