@@ -10,6 +10,8 @@ what ``signals`` holds), ``s = gamma * norm(a) + beta`` (or ``s = a``), ``h = f(
 """
 from __future__ import annotations
 
+from itertools import groupby
+
 import numpy as np
 
 from .activations import ACTIVATIONS
@@ -53,10 +55,24 @@ class _Workspace:
     def __init__(self, xp, dtype, n, sizes, fused: bool = False):
         self.n = n
         self.a = [xp.empty((n, w), dtype=dtype) for w in sizes[1:]]
-        self.h = [xp.empty((n, w), dtype=dtype) for w in sizes[1:-1]]
-        self.d = [None if fused and n * w >= FUSED_MIN_ELEMENTS else xp.empty((n, w), dtype=dtype)
-                  for w in sizes[1:-1]]
+        self.h = _runs_of_layers(xp, dtype, n, sizes[1:-1])
+        self.d = _runs_of_layers(xp, dtype, n, sizes[1:-1], skip=FUSED_MIN_ELEMENTS if fused else None)
         self.g = [xp.empty((n, w), dtype=dtype) for w in sizes[1:-1]]
+
+
+def _runs_of_layers(xp, dtype, n, widths, skip=None):
+    """One (n, w) buffer per layer, each run of consecutive layers of one width sliced from one
+    (k, n, w) block: a snapshot's unit statistics read such a run with no copy (probes.py). Layers
+    of at least ``skip`` elements get None (no buffer)."""
+    out = []
+    for w, run in groupby(widths):
+        k = len(list(run))
+        if skip is not None and n * w >= skip:
+            out.extend([None] * k)
+        else:
+            block = xp.empty((k, n, w), dtype=dtype)
+            out.extend(block[i] for i in range(k))
+    return out
 
 
 class _NoWorkspace:

@@ -3,6 +3,8 @@ last forward pass. Per-step probes (loss, per-layer gradient norms) stay on the 
 read from the last step's caches only when a snapshot is taken, so they cost nothing per step."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import kernels
@@ -44,8 +46,9 @@ def unit_statistics(network) -> dict:
             groups.append(caches[start:i])
             start = i
     for group in groups:
-        compiled = [kernels.unit_statistics(network, c, threshold) for c in group]
-        if all(r is not None for r in compiled):      # large float32 layers: one pass each
+        first = kernels.unit_statistics(network, group[0], threshold)   # (None: a small layer, asked once)
+        compiled = [first] + [kernels.unit_statistics(network, c, threshold) for c in group[1:]] if first else []
+        if compiled and all(r is not None for r in compiled):   # large float32 layers: one pass each
             for c, (unit_dead, unit_sat, unit_act, mean, std) in zip(group, compiled):
                 flat = c.h.reshape(-1)
                 if flat.shape[0] > MAX_ACTIVATION_SAMPLES:
@@ -59,31 +62,49 @@ def unit_statistics(network) -> dict:
                 stats["act_std"].append(std)
                 stats["activation_samples"].append(flat.astype(np.float64))
             continue
-        k, (n, m) = len(group), group[0].h.shape
-        # (batch, layers * width): the batch reductions run along long contiguous rows (reducing
-        # the middle axis of (layers, batch, width) paid per short row)
-        absd = np.abs(np.concatenate([to_numpy(c.d) for c in group], axis=1))
-        h = np.concatenate([to_numpy(c.h) for c in group], axis=1).astype(np.float64)
-        unit_act = np.abs(h).sum(axis=0) / n
+        h32 = to_numpy(_stacked(network.xp, [c.h for c in group]))
+        d = to_numpy(_stacked(network.xp, [c.d for c in group]))
+        k, n, m = h32.shape
+        h = h32.astype(np.float64)          # a copy: the snapshot owns it, the workspace moves on
+        # sums over the batch as one vector-matrix product per layer: a reduction along the middle
+        # axis costs more per call, and most of a small net's snapshot is calls
+        ones = _ones(n)
+        unit_act = np.matmul(ones, np.abs(h)) / n
         # zero derivative for the whole batch (NaN counts as non-zero); a unit whose output is
         # not finite is not "dead"
-        unit_dead = (absd.max(axis=0) == 0) & np.isfinite(unit_act)
-        unit_sat = np.count_nonzero(absd < threshold, axis=0) / n
-        mean = h.sum(axis=0).reshape(k, m).sum(axis=1) / (n * m)
-        centred = (h.reshape(n, k, m) - mean[:, None]).reshape(n, k * m)
-        std = np.sqrt((centred * centred).sum(axis=0).reshape(k, m).sum(axis=1) / (n * m))
-        flat = h.reshape(n, k, m).transpose(1, 0, 2).reshape(k, n * m)   # each layer's batch x width
+        unit_dead = ~np.logical_or.reduce(d, axis=1) & np.isfinite(unit_act)
+        unit_sat = np.matmul(ones, np.abs(d) < threshold) / n
+        flat = h.reshape(k, n * m)          # each layer's batch x width
+        mean = flat.sum(axis=1) / (n * m)
+        centred = flat - mean[:, None]
+        std = np.sqrt(np.einsum("ij,ij->i", centred, centred) / (n * m))
         if flat.shape[1] > MAX_ACTIVATION_SAMPLES:
             flat = flat[:, :: -(-flat.shape[1] // MAX_ACTIVATION_SAMPLES)]
-        unit_dead, unit_sat, unit_act = unit_dead.reshape(k, m), unit_sat.reshape(k, m), unit_act.reshape(k, m)
         stats["unit_dead"].extend(unit_dead)
         stats["unit_saturation"].extend(unit_sat)
         stats["unit_activation"].extend(unit_act)
-        stats["dead_fraction"].extend(unit_dead.mean(axis=1))
-        stats["saturated_fraction"].extend(unit_sat.mean(axis=1))
+        stats["dead_fraction"].extend(np.add.reduce(unit_dead, axis=1) / m)
+        stats["saturated_fraction"].extend(np.add.reduce(unit_sat, axis=1) / m)
         stats["act_mean"].extend(mean)
         stats["act_std"].extend(std)
         stats["activation_samples"].extend(flat)
     for key in ("dead_fraction", "saturated_fraction", "act_mean", "act_std"):
         stats[key] = np.asarray(stats[key], dtype=np.float64)
     return stats
+
+
+@functools.lru_cache(maxsize=8)
+def _ones(n: int) -> np.ndarray:
+    ones = np.ones(n)
+    ones.flags.writeable = False
+    return ones
+
+
+def _stacked(xp, arrays):
+    """The (k, n, m) array of the k (n, m) ``arrays``: the block they are slices of when they are
+    one run of the training workspace (network.py), else a stacked copy."""
+    base = arrays[0].base
+    if (base is not None and base.ndim == 3 and base.shape[0] == len(arrays)
+            and all(a.base is base for a in arrays)):
+        return base
+    return xp.stack(arrays)

@@ -275,8 +275,9 @@ class Simulation:
             bias_norms = np.sqrt(sq[1:2 * net.n_layers:2]).astype(np.float64)
             upd = to_numpy(segment_sq_sums(xp, self.optimizer.update, self._w_starts))[self._w_only]
             wsq = to_numpy(segment_sq_sums(xp, net.theta, self._w_starts))[self._w_only]
-            update_ratios = np.where(wsq > 0, np.sqrt(upd / np.where(wsq > 0, wsq, 1)), 0.0)
-            signal_norms = np.array([float(xp.sqrt(xp.vdot(s, s))) for s in net.signals])
+            update_ratios = np.sqrt(upd / wsq)
+            update_ratios[~(wsq > 0)] = 0.0        # a zero (or NaN) weight layer: no ratio
+            signal_norms = np.sqrt(np.fromiter((float(xp.vdot(s, s)) for s in net.signals), np.float64, len(net.signals)))
             stats = unit_statistics(net)
             metrics_step, acc, test_loss, test_acc = self._evaluation(evaluate)
         k = len(self._hist_loss)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from engine import Config, Simulation
-from engine.probes import MAX_ACTIVATION_SAMPLES, unit_statistics
+from engine.probes import MAX_ACTIVATION_SAMPLES, _stacked, unit_statistics
 
 
 def per_layer(network) -> dict:
@@ -43,18 +43,23 @@ def test_stacked_statistics_equal_the_per_layer_definition(widths, activation):
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "leaky_relu", "elu"])
-def test_compiled_unit_statistics_equal_the_per_layer_definition(activation):
+@pytest.mark.parametrize("width,batch", [(128, 256), (16, 32)], ids=["compiled", "stacked"])
+def test_compiled_and_stacked_unit_statistics_equal_the_per_layer_definition(activation, width, batch):
     """Large float32 layers take one compiled pass each (the derivative recomputed for compiled
-    layers, read for the rest); the numbers are the plain definition's, NaN units included."""
+    layers, read for the rest), small ones are measured as one stacked run; the numbers are the
+    plain definition's, NaN units included."""
     from engine import kernels
 
-    cfg = Config(width=128, depth=3, activation=activation, dataset="spiral", batch_size=256, dtype="float32",
+    cfg = Config(width=width, depth=3, activation=activation, dataset="spiral", batch_size=batch, dtype="float32",
                  backend="numpy", seed=4, init="normal", init_sigma=0.6)
     sim = Simulation(cfg)
     sim.step(3)
     net = sim.network
-    if kernels.AVAILABLE:
-        assert all(kernels.unit_statistics(net, c, net.act.saturation_threshold()) is not None for c in net.caches)
+    compiled = [kernels.unit_statistics(net, c, net.act.saturation_threshold()) for c in net.caches]
+    if kernels.AVAILABLE and width == 128:
+        assert all(r is not None for r in compiled)
+    elif width == 16:
+        assert all(r is None for r in compiled)
     net.caches[1].h[5, 7] = np.nan                     # a non-finite unit is not counted as dead
     net.caches[2].h[:, 3] = 0.0
     stats, ref = unit_statistics(net), per_layer(net)
@@ -68,4 +73,32 @@ def test_compiled_unit_statistics_equal_the_per_layer_definition(activation):
     assert not stats["unit_dead"][1][7]
     for c, got in zip(net.caches, stats["unit_activation"]):
         np.testing.assert_allclose(got, np.abs(c.h.astype(np.float64)).mean(axis=0), rtol=1e-12)
+    threshold = net.act.saturation_threshold()
+    for c, got in zip(net.caches, stats["unit_saturation"]):
+        np.testing.assert_allclose(got, (np.abs(np.asarray(c.d, dtype=np.float64)) < threshold).mean(axis=0), rtol=1e-12)
     assert all(s.size <= MAX_ACTIVATION_SAMPLES for s in stats["activation_samples"])
+
+
+def test_a_run_of_equal_width_layers_is_read_from_the_workspace_block_without_a_copy():
+    """The training workspace slices each run of equal-width hidden layers from one block, so the
+    snapshot's statistics read the run as it is; arrays from anywhere else are stacked (a copy)."""
+    sim = Simulation(Config(width=(16, 16, 16, 8), depth=4, activation="tanh", dataset="spiral",
+                            batch_size=32, backend="numpy", seed=1))
+    sim.step(2)
+    caches = sim.network.caches
+    for name in ("h", "d"):
+        arrays = [getattr(c, name) for c in caches[:3]]
+        block = _stacked(np, arrays)
+        assert block.shape == (3, 32, 16) and all(np.shares_memory(block, a) for a in arrays)
+        for i, a in enumerate(arrays):
+            np.testing.assert_array_equal(block[i], a)
+        copies = [a.copy() for a in arrays]   # negative control: not one block
+        stacked = _stacked(np, copies)
+        assert not any(np.shares_memory(stacked, a) for a in copies)
+        np.testing.assert_array_equal(stacked, block)
+    assert caches[3].h.shape == (32, 8) and not np.shares_memory(caches[3].h, caches[2].h)
+    # the training step still writes each layer's own rows: a step changes what the block shows
+    before = _stacked(np, [c.h for c in caches[:3]]).copy()
+    sim.step(1)
+    after = _stacked(np, [c.h for c in sim.network.caches[:3]])
+    assert not np.array_equal(before, after)
