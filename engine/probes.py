@@ -29,6 +29,19 @@ def segment_sq_sums(xp, flat, starts: np.ndarray, work=None):
     return xp.stack([sq[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:])])
 
 
+def segment_sq_sums_many(xp, flats, starts: np.ndarray) -> np.ndarray:
+    """``segment_sq_sums`` of each of ``flats`` (equal buffers of one layout) as one float64 NumPy
+    array (len(flats), segments): small NumPy buffers stacked and summed in three calls for all of
+    them (a small net's snapshot is mostly call overhead), others one pass each."""
+    reduceat = getattr(xp.add, "reduceat", None)
+    if reduceat is None or flats[0].size >= 8 * kernels.FUSED_MIN_ELEMENTS:   # (the compiled pass's size)
+        return np.stack([to_numpy(segment_sq_sums(xp, f, starts)) for f in flats]).astype(np.float64)
+    stacked = xp.empty((len(flats), flats[0].size), dtype=flats[0].dtype)
+    for row, flat in zip(stacked, flats):    # (np.stack costs more than the copies here)
+        row[...] = flat
+    return to_numpy(reduceat(xp.multiply(stacked, stacked, out=stacked), starts, axis=1)).astype(np.float64)
+
+
 def unit_statistics(network) -> dict:
     """Dead, saturated and activation statistics per hidden layer of the last forward pass.
 

@@ -14,7 +14,7 @@ from .losses import LOSSES
 from .convnet import ConvNetwork
 from .network import Network
 from .optimizers import OPTIMIZERS
-from .probes import segment_sq_sums, unit_statistics
+from .probes import segment_sq_sums, segment_sq_sums_many, unit_statistics
 from .snapshot import Snapshot
 
 GRID_CHUNK = 256  # grid points per batched evaluation (measured sweet spot, DESIGN.md)
@@ -270,11 +270,10 @@ class Simulation:
         xp, net = self.xp, self.network
         self._ensure_probes()
         with np.errstate(all="ignore"):
-            sq = to_numpy(segment_sq_sums(xp, net.grad, net.segment_starts))
-            grad_norms = np.sqrt(sq[0:2 * net.n_layers:2]).astype(np.float64)
-            bias_norms = np.sqrt(sq[1:2 * net.n_layers:2]).astype(np.float64)
-            upd = to_numpy(segment_sq_sums(xp, self.optimizer.update, self._w_starts))[self._w_only]
-            wsq = to_numpy(segment_sq_sums(xp, net.theta, self._w_starts))[self._w_only]
+            sq = segment_sq_sums_many(xp, (net.grad, self.optimizer.update, net.theta), net.segment_starts)
+            grad_norms = np.sqrt(sq[0, 0:2 * net.n_layers:2])
+            bias_norms = np.sqrt(sq[0, 1:2 * net.n_layers:2])
+            upd, wsq = sq[1, self._w_only], sq[2, self._w_only]
             update_ratios = np.sqrt(upd / wsq)
             update_ratios[~(wsq > 0)] = 0.0        # a zero (or NaN) weight layer: no ratio
             signal_norms = np.sqrt(np.fromiter((float(xp.vdot(s, s)) for s in net.signals), np.float64, len(net.signals)))

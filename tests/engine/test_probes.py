@@ -102,3 +102,22 @@ def test_a_run_of_equal_width_layers_is_read_from_the_workspace_block_without_a_
     sim.step(1)
     after = _stacked(np, [c.h for c in sim.network.caches[:3]])
     assert not np.array_equal(before, after)
+
+
+@pytest.mark.parametrize("size", [881, 70_000], ids=["stacked", "per-buffer"])
+def test_segment_sums_of_several_buffers_equal_each_buffers_float64_sums(size):
+    from engine.probes import segment_sq_sums_many
+
+    rng = np.random.default_rng(3)
+    flats = [rng.normal(size=size).astype(np.float32) for _ in range(3)]
+    starts = np.array([0, 7, size // 3, size // 2, size - 1])
+    bounds = list(starts) + [size]
+    want = np.array([[np.sum(f[a:b].astype(np.float64) ** 2) for a, b in zip(bounds[:-1], bounds[1:])]
+                     for f in flats])
+    got = segment_sq_sums_many(np, flats, starts)
+    assert got.dtype == np.float64 and got.shape == (3, len(starts))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    # the buffers are read, not squared in place
+    np.testing.assert_allclose(segment_sq_sums_many(np, flats, starts), want, rtol=1e-5)
+    with pytest.raises(AssertionError):      # negative control: the rows are the buffers, in order
+        np.testing.assert_allclose(got[::-1], want, rtol=1e-5)
