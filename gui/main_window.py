@@ -420,6 +420,31 @@ class MainWindow(QtWidgets.QMainWindow):
         self.compare.setVisible(on)
         if self.graph is not None:
             self.graph.setVisible(not on)
+        if on:
+            QtCore.QTimer.singleShot(0, self.fit_screen)   # once the layout has taken the new centre
+
+    def fit_screen(self, limit: int | None = None) -> None:
+        """Keep the window within its screen's width (``limit``: that width; tests): a wider centre
+        (a comparison's small multiples) takes its room from the view docks, down to their minimum,
+        instead of pushing the window past the screen's edge, where a projector cuts off the view
+        docks and the status bar."""
+        if limit is None:
+            screen = self.screen()
+            if screen is None or self.isFullScreen():
+                return
+            limit = screen.availableGeometry().width() - (self.frameGeometry().width() - self.width())
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
+        excess = self.width() - limit
+        if excess <= 0:
+            return
+        side = [d for d in self._view_docks.values()
+                if d.isVisible() and not d.isFloating() and self.dockWidgetArea(d) == Qt.RightDockWidgetArea]
+        if side:
+            dock = side[0]
+            self.resizeDocks([dock], [max(dock.minimumSizeHint().width(), dock.width() - excess)], Qt.Horizontal)
+        self.resize(max(limit, self.minimumSizeHint().width()), self.height())
 
     def _on_reset(self):
         self._hide_banner()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 
 import numpy as np
 import pyqtgraph as pg
@@ -53,6 +54,37 @@ def _draw_bins(painter, lines: np.ndarray, starts: np.ndarray, pens) -> None:
             painter.drawLines(shiboken6.wrapInstance(base + s * _LINE_BYTES, QtCore.QLineF), e - s)
 
 
+class _Relay(QtCore.QObject):
+    """Hands each finished background render to its item on the GUI thread. One relay lives as
+    long as the application: a signal emitted on the item itself crashed the process when the
+    item's C++ side was deleted (a small-multiple panel closed) between the helper's check and
+    its emit. The relay looks the item up by weak reference, on the GUI thread, and drops the
+    image of an item that is gone or shut down."""
+
+    done = QtCore.Signal(object, object)
+
+    def __init__(self):
+        super().__init__()
+        self.done.connect(self._deliver)
+
+    @QtCore.Slot(object, object)
+    def _deliver(self, ref, result) -> None:
+        item = ref()
+        if item is not None and shiboken6.isValid(item) and not getattr(item, "_shut", False):
+            item._on_rendered(result)
+
+
+_RELAY: _Relay | None = None
+
+
+def _relay() -> _Relay:
+    """The relay, made on first use: on the GUI thread (``EdgeItem._schedule`` runs there)."""
+    global _RELAY
+    if _RELAY is None:
+        _RELAY = _Relay()
+    return _RELAY
+
+
 class EdgeItem(pg.GraphicsObject):
     """Every drawn edge in one item: lines pre-sorted by colour bin, one ``drawLines`` per bin.
 
@@ -62,8 +94,6 @@ class EdgeItem(pg.GraphicsObject):
     latest finished image (~1 ms). Until an image exists for the current view transform (first
     paint, zoom, pan, resize) and inside ``exact()`` (exports, ``grab``) it draws directly.
     """
-
-    sigRendered = QtCore.Signal(object)
 
     def __init__(self):
         super().__init__()
@@ -89,7 +119,6 @@ class EdgeItem(pg.GraphicsObject):
         self._show_later = QtCore.QTimer(self)
         self._show_later.setSingleShot(True)
         self._show_later.timeout.connect(self.update)
-        self.sigRendered.connect(self._on_rendered)
 
     def set_bounds(self, rect: QtCore.QRectF) -> None:
         self.prepareGeometryChange()
@@ -163,9 +192,9 @@ class EdgeItem(pg.GraphicsObject):
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-render")
         self._busy, self._pending = True, False
         key = self._key
-        job = (key, self._lines, self._starts, [QtGui.QPen(p) for p in self._pens])
+        job = (key, self._lines, self._starts, [QtGui.QPen(p) for p in self._pens], weakref.ref(self), _relay())
         self.renders += 1
-        self._pool.submit(self._render, job)
+        self._pool.submit(EdgeItem._render, job)
 
     def shutdown(self) -> None:
         """Stop the edge-render helper thread (waits for a render in progress); none starts again."""
@@ -176,8 +205,9 @@ class EdgeItem(pg.GraphicsObject):
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _render(self, job) -> None:  # on the helper thread
-        key, lines, starts, pens = job
+    @staticmethod
+    def _render(job) -> None:  # on the helper thread: touches no item, only its copies
+        key, lines, starts, pens, ref, relay = job
         cpu0 = time.thread_time()
         transform, width, height, ratio = key
         image = QtGui.QImage(int(width * ratio), int(height * ratio), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
@@ -188,10 +218,7 @@ class EdgeItem(pg.GraphicsObject):
             painter.setTransform(transform)
             _draw_bins(painter, lines, starts, pens)
             painter.end()
-        try:
-            self.sigRendered.emit((key, image, time.thread_time() - cpu0, lines))
-        except RuntimeError:  # the item was deleted while we drew
-            pass
+        relay.done.emit(ref, (key, image, time.thread_time() - cpu0, lines))
 
     def _on_rendered(self, result) -> None:
         key, image, cpu, self._image_lines = result

@@ -608,9 +608,12 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._label_y = y
         rows = self._stagger or 1
         drop = getattr(self, "_label_row_px", 0.0) * data_per_px
+        shown = 0       # the rows alternate over the labels shown (every stride-th column)
         for c, item in enumerate(self.column_labels):
-            item.setPos(float(g.x[c]), y - drop * (c % rows))
-            item.setVisible(self._label_visible(c))
+            visible = self._label_visible(c)
+            item.setPos(float(g.x[c]), y - drop * (shown % rows if visible else 0))
+            item.setVisible(visible)
+            shown += visible
 
     def _update_node_size(self, *args) -> None:
         g = self._geometry

@@ -180,3 +180,35 @@ def test_step_ticks_never_run_together_on_a_narrow_chart(qtbot):
     assert 200 * fitted / 1000 >= 1.33 * label
     wide = axis.tickSpacing(0, 1000, 2000)[0][0]
     assert 2000 * wide / 1000 >= 1.33 * label and wide <= plain    # a wide chart keeps its finer ticks
+
+
+@pytest.mark.parametrize("size", [(560, 330), (260, 300)], ids=["presenter", "window"])
+def test_a_deep_member_graphs_column_names_do_not_overlap(qtbot, size):
+    """30 layers in a small-multiple panel: the names shown (every stride-th column) alternate
+    over the label rows; they were all put on one row ("input h3h6h9h12…" ran together)."""
+    from PySide6 import QtWidgets
+    from gui.views.compare import MemberPanel
+    from tests.gui.fakes import fake_snapshot
+    panel = MemberPanel(0, "Xavier")
+    qtbot.addWidget(panel)
+    panel.resize(*size)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.set_snapshot(fake_snapshot((2,) + (32,) * 30 + (2,)))
+    QtWidgets.QApplication.processEvents()
+    graph = panel.graph
+    graph._fit()
+    QtWidgets.QApplication.processEvents()
+    from PySide6 import QtCore, QtGui
+    from gui.views.network_graph import _font
+    metrics = QtGui.QFontMetricsF(_font(graph._label_pt, bold=True))
+    shown = [(c, item) for c, item in enumerate(graph.column_labels) if item.isVisible()]
+    assert len(shown) >= 3
+    inked = []       # each name's text in scene pixels (its box is as wide as the widest name)
+    for c, item in shown:
+        box = item.mapRectToScene(item.boundingRect())
+        half = metrics.horizontalAdvance(graph._geometry.names[c]) / 2
+        inked.append(QtCore.QRectF(box.center().x() - half, box.top() + 2, 2 * half, metrics.height()))
+    for i, a in enumerate(inked):
+        for b in inked[i + 1:]:
+            assert not a.intersects(b), (a, b)

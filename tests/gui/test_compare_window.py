@@ -50,3 +50,27 @@ def test_a_comparison_whose_members_cannot_be_built_leaves_no_empty_centre(qtbot
     assert window._comparison is None
     assert window.graph.isVisible() and not window.compare.isVisible()
     assert window.runner.configs and all(isinstance(c, Config) for c in window.runner.configs)
+
+
+def test_a_comparison_keeps_the_window_within_its_screen(qtbot, make_window):
+    """A 30-layer comparison's centre needs ~820 px: the window grew to 2091 px on a 1920-px
+    screen, and the view docks and the status bar ran off its edge. The docks give the room up."""
+    from PySide6 import QtWidgets
+    window = make_window()
+    window.resize(1920, 1080)
+    with qtbot.waitSignal(window.runner.sigMembersBuilt, timeout=20_000, check_params_cb=lambda c: len(c) == 2):
+        assert window.controls.choose_preset("cmp-he-2015")
+    QtWidgets.QApplication.processEvents()
+    screen = window.screen().availableGeometry().width()         # 800 offscreen
+    qtbot.waitUntil(lambda: window.width() <= max(screen, window.minimumSizeHint().width()), timeout=5_000)
+    # a wider screen, given as the limit: the window stays within it and nothing is below its minimum
+    window.resize(2100, 1080)
+    QtWidgets.QApplication.processEvents()
+    window.fit_screen(1920)
+    QtWidgets.QApplication.processEvents()
+    assert window.width() <= 1920
+    dock = window._view_docks["Gradients"]
+    assert dock.width() >= dock.minimumSizeHint().width()
+    assert window.centralWidget().width() >= window.compare.minimumSizeHint().width()
+    window.fit_screen(2400)                                       # room enough: nothing changes
+    assert window.width() <= 1920
