@@ -572,8 +572,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 view.set_snapshot(snapshot)
         if len(frame.snapshots) > 1:   # fed while hidden too: its charts keep every step
             preset = self._comparison[0] if self._comparison is not None else None
+            bar = getattr(getattr(self, "presenter", None), "bar", None)
+            titled = bar is not None and not bar.isHidden()   # the claim bar above says the title
             self.compare.set_frame(frame, labels=[m.label for m in preset.members] if preset else None,
-                                   title=preset.title if preset else "")
+                                   title=preset.title if preset and not titled else "")
         self._last_step = snapshot.step
         self.frames_shown += 1
         self.rate.add(snapshot.step)

@@ -35,6 +35,7 @@ HEADER_PX = 22
 NUMBERS_PX = 20
 TITLE_PX = 26
 VERDICT_PX = 20
+GRAPH_MIN_PX = 90          # a member's graph never shrinks below this (its header text gives way)
 MAX_RANGE_SAMPLE = 200_000   # values per member and layer looked at for the shared colour scale
 
 
@@ -88,6 +89,7 @@ class MemberPanel(QtWidgets.QFrame):
         self.numbers.setMinimumWidth(10)
         self.detail = detail
         self.graph = NetworkGraphView()
+        self.graph.setMinimumHeight(GRAPH_MIN_PX)   # four members under a claim bar left it 0 px
         self._compact(self.graph)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
@@ -130,8 +132,8 @@ class MemberPanel(QtWidgets.QFrame):
         else:
             acc = "" if math.isnan(snap.accuracy) else f" · accuracy {snap.accuracy:.1%}"
             state = f"loss {colors.sci(snap.loss, 3)}{acc}"
-        self.numbers.setText(f'<span style="color:{fg}">step {snap.step:,} · {state} · '
-                             f'first/last ‖∇W‖ {ratio_text(snap)}</span>')
+        # the step is the same for every member (lockstep), so the view shows it once, above
+        self.numbers.setText(f'<span style="color:{fg}">{state} · first/last ‖∇W‖ {ratio_text(snap)}</span>')
 
     def set_theme(self, name: str) -> None:
         self._palette = colors.theme(name)
@@ -574,7 +576,9 @@ class CompareView(QtWidgets.QWidget):
         pal = colors.theme(self._theme)
         axis = self.color_bar.getAxis("left")
         axis.setLabel(f"{symbol} (log)", color=pal["foreground"])
-        self.scale_note.setText(f"One colour scale for all {len(self.panels)} networks: {symbol} from "
+        steps = [s.step for s in self._snapshots if not s.diverged]
+        step = f"step {max(steps):,} · " if steps else ""
+        self.scale_note.setText(f"{step}one colour scale for all {len(self.panels)} networks: {symbol} from "
                                 f"{colors.sci(lo)} to {colors.sci(hi)} · same data and batches for every member")
 
     def set_theme(self, name: str) -> None:

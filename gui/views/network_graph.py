@@ -545,12 +545,12 @@ class NetworkGraphView(QtWidgets.QWidget):
         return max(big.horizontalAdvance(name), small.horizontalAdvance("≈8.8e-88"),
                    small.horizontalAdvance("σ 8.8e-8 ✕88%")) + 10
 
-    def _choose_labels(self, column_px: float) -> None:
+    def _choose_labels(self, column_px: float, max_rows: int = MAX_LABEL_ROWS) -> None:
         """Label size and which columns get one (every ``stride``-th) for this column pitch."""
         pt = int(np.clip(column_px / 5.0, MIN_LABEL_PT, LABEL_PT))
         need = self._label_width_px(pt)
-        # labels alternate over up to MAX_LABEL_ROWS rows, so every layer keeps its name
-        rows = int(min(MAX_LABEL_ROWS, max(1, math.ceil(need / max(column_px, 1.0)))))
+        # labels alternate over up to max_rows rows, so every layer keeps its name
+        rows = int(min(max_rows, max(1, math.ceil(need / max(column_px, 1.0)))))
         stagger = rows if rows > 1 else False
         stride = max(1, int(math.ceil(need / (max(column_px, 1.0) * rows))))
         if (pt, stride, stagger) != (self._label_pt, self._label_stride, self._stagger) or self._labels_dirty:
@@ -576,20 +576,36 @@ class NetworkGraphView(QtWidgets.QWidget):
         if width < 20 or height < 20:
             return
         n_cols = len(g.sizes)
-        # the label width decides the side margins; the column pitch decides the label size
-        self._choose_labels((width - 2 * _FIT_MARGIN_PX) / n_cols)
-        label_w = self._label_width_px(self._label_pt) if self.column_labels else 0.0
-        label_h = (QtGui.QFontMetricsF(_font(self._label_pt, bold=True)).lineSpacing()
-                   + (0 if self.compact_labels else 2) * QtGui.QFontMetricsF(_font(max(self._label_pt - 2, 8))).lineSpacing() + 12)
-        marker_r = (NODE_MAX_PX + 12) / 2          # the saturated marker is the widest
-        mx = min(max(marker_r, label_w / 2), width / 4) + _FIT_MARGIN_PX
-        top = marker_r + _FIT_MARGIN_PX
-        bottom = marker_r + label_h * (self._stagger or 1) + _FIT_MARGIN_PX
-        span_x = max(n_cols - 1, 1)
-        sx = max(width - 2 * mx, 1.0) / span_x
+        # the label width decides the side margins; the column pitch decides the label size. A
+        # short small multiple (compact labels) keeps most of its height for the network: its
+        # names go on one row (fewer of them) and, where even that would take a third, none.
+        column_px = (width - 2 * _FIT_MARGIN_PX) / n_cols
+        self._choose_labels(column_px)
+        row_h = lambda: (QtGui.QFontMetricsF(_font(self._label_pt, bold=True)).lineSpacing()  # noqa: E731
+                         + (0 if self.compact_labels else 2) * QtGui.QFontMetricsF(_font(max(self._label_pt - 2, 8))).lineSpacing() + 12)
+        if self.compact_labels and self._stagger and row_h() * self._stagger > 0.25 * height:
+            self._choose_labels(column_px, max_rows=1)
+        self._labels_off = self.compact_labels and bool(self.column_labels) and row_h() > 0.3 * height
+        label_w = self._label_width_px(self._label_pt) if self.column_labels and not self._labels_off else 0.0
+        label_h = 0.0 if self._labels_off else row_h()
         lo, hi = g.y_extent
+        span_x = max(n_cols - 1, 1)
         span_y = max(hi - lo, g.spacing) + (self._arc_height() + g.spacing if self._skips else 0.0)
-        sy = max(height - top - bottom, 1.0) / span_y
+        # Room around the nodes for the saturated marker (the widest), sized for the nodes this fit
+        # gives (_update_node_size): sized for the largest node, a small multiple's margins took
+        # two thirds of its height and left the network a strip.
+        node_px = NODE_MAX_PX
+        for _ in range(3):
+            marker_r = (node_px + 12) / 2
+            mx = min(max(marker_r, label_w / 2), width / 4) + _FIT_MARGIN_PX
+            top = marker_r + _FIT_MARGIN_PX
+            bottom = marker_r + label_h * (self._stagger or 1) + _FIT_MARGIN_PX
+            sx = max(width - 2 * mx, 1.0) / span_x
+            sy = max(height - top - bottom, 1.0) / span_y
+            fitted = float(np.clip(0.7 * g.spacing * sy, NODE_MIN_PX, NODE_MAX_PX))
+            if fitted >= node_px - 0.5:
+                break
+            node_px = fitted
         x0, x1 = -mx / sx, float(n_cols - 1) + mx / sx
         if n_cols == 1:
             x0, x1 = -0.5, 0.5
@@ -610,7 +626,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         drop = getattr(self, "_label_row_px", 0.0) * data_per_px
         shown = 0       # the rows alternate over the labels shown (every stride-th column)
         for c, item in enumerate(self.column_labels):
-            visible = self._label_visible(c)
+            visible = self._label_visible(c) and not getattr(self, "_labels_off", False)
             item.setPos(float(g.x[c]), y - drop * (shown % rows if visible else 0))
             item.setVisible(visible)
             shown += visible

@@ -60,7 +60,8 @@ def test_members_labelled_and_charts_fed(view, qtbot):
         view.set_snapshots(lock.step(10))
     view.draw_now()
     assert "ReLU" in view.panels[0].header.text() and "activation=relu" in view.panels[0].header.text()
-    assert "step 40" in view.panels[1].numbers.text()
+    assert "step 40 ·" in view.scale_note.text()          # once for all members (lockstep)
+    assert "loss " in view.panels[1].numbers.text() and "step" not in view.panels[1].numbers.text()
     xs, ys = view.charts.loss_curves[0].getData()
     assert xs is not None and len(xs) > 0 and xs.max() <= 39
     acc_x, acc_y = view.charts.acc_curves[1].getData()
@@ -99,7 +100,7 @@ def test_frames_of_the_engine_process(view):
     view.set_frame(Frame(1, configs, lock.step(5)))
     assert view.labels() == ["init=xavier_normal", "init=he_normal"]
     view.set_frame(Frame(1, configs, lock.step(5)))
-    assert "step 10" in view.panels[0].numbers.text()
+    assert "step 10 ·" in view.scale_note.text()
     view.draw_now()
     xs, _ = view.charts.acc_curves[0].getData()
     assert list(xs) == [5, 10]
