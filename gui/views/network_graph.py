@@ -27,6 +27,7 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 from gui import colors
 from gui.frames import EDGE_LIMIT, EXACT_LIMIT
 from gui.textscale import policy_pt
+from gui.views.graph_geometry import GraphGeometry, edge_text, layer_names, nearest_edge, node_text
 from gui.views.graph_items import N_BINS, N_NODE_LEVELS, EdgeItem, EdgePlan, NodeItem
 from gui.widgets import LabelSlot, font
 
@@ -49,74 +50,7 @@ LABEL_INTERVAL_S = 0.2    # the numbers under the columns change at most this of
 _FIT_MARGIN_PX = 8        # space around the network when fitted (beyond node and marker radius)
 
 
-def layer_names(n_columns: int, kinds: tuple[str, ...] = ()) -> list[str]:
-    """``["input", "h1", ..., "output"]`` for a network drawn with ``n_columns`` columns; with
-    per-weight-layer ``kinds`` ("conv"/"dense") conv columns are ``conv1, conv2, ...``."""
-    n_conv = sum(1 for k in kinds if k == "conv")
-    hidden = [f"conv{k}" if k <= n_conv else f"h{k - n_conv}" for k in range(1, n_columns - 1)]
-    return ["input"] + hidden + ["output"]
-
-
 ARC_SHARE = 0.16   # height of the tallest skip arc, as a share of the network's height
-
-
-class GraphGeometry:
-    """Where the nodes of a network with these layer sizes sit: column ``c`` at ``x = c``.
-
-    Units are spread over ``y`` in [0, 1] with one spacing for all columns (unit 0 at the top).
-    """
-
-    def __init__(self, sizes: tuple[int, ...]):
-        self.sizes = tuple(int(s) for s in sizes)
-        self.spacing = 1.0 / max(max(self.sizes), 4)
-        self.x = np.arange(len(self.sizes), dtype=np.float64)
-        self.ys = [0.5 + ((n - 1) / 2.0 - np.arange(n)) * self.spacing for n in self.sizes]
-        self.edge_counts = [a * b for a, b in zip(self.sizes[:-1], self.sizes[1:])]
-        self.n_edges = int(sum(self.edge_counts))
-        self.names = layer_names(len(self.sizes))
-        self._all_lines: np.ndarray | None = None
-
-    @property
-    def n_layers(self) -> int:
-        """Weight layers (edges between columns ``l`` and ``l + 1``)."""
-        return len(self.sizes) - 1
-
-    @property
-    def y_extent(self) -> tuple[float, float]:
-        """Lowest and highest node ``y``."""
-        half = (max(self.sizes) - 1) / 2.0 * self.spacing
-        return 0.5 - half, 0.5 + half
-
-    def node_positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """x, y, column and unit of every node, column by column."""
-        xs = np.concatenate([np.full(n, c, dtype=np.float64) for c, n in enumerate(self.sizes)])
-        ys = np.concatenate(self.ys)
-        cols = np.concatenate([np.full(n, c, dtype=np.intp) for c, n in enumerate(self.sizes)])
-        units = np.concatenate([np.arange(n) for n in self.sizes])
-        return xs, ys, cols, units
-
-    def lines(self, layer: int, flat: np.ndarray | None = None) -> np.ndarray:
-        """(n, 4) ``x0, y0, x1, y1`` of the edges of weight layer ``layer`` (flat index ``i * fan_out + j``)."""
-        fan_out = self.sizes[layer + 1]
-        if flat is None:
-            flat = np.arange(self.edge_counts[layer])
-        i, j = np.divmod(flat, fan_out)
-        out = np.empty((len(flat), 4), dtype=np.float64)
-        out[:, 0] = self.x[layer]
-        out[:, 1] = self.ys[layer][i]
-        out[:, 2] = self.x[layer + 1]
-        out[:, 3] = self.ys[layer + 1][j]
-        return out
-
-    def all_lines(self) -> np.ndarray:
-        """Every edge, layer by layer (cached; only for networks under the edge limit)."""
-        if self._all_lines is None:
-            self._all_lines = np.concatenate([self.lines(l) for l in range(self.n_layers)])
-        return self._all_lines
-
-    def bounds(self) -> QtCore.QRectF:
-        lo, hi = self.y_extent
-        return QtCore.QRectF(0.0, lo, float(self.x[-1]), hi - lo)
 
 
 def _font(pt: int, bold: bool = False) -> QtGui.QFont:
@@ -935,57 +869,16 @@ class NetworkGraphView(QtWidgets.QWidget):
             self._show_edge(*hit, p)
 
     def _edge_at(self, x: float, y: float, px: float, py: float, tolerance: float = 4.0):
-        """The drawn edge nearest to (x, y) within ``tolerance`` pixels; the hottest wins ties."""
-        layer = int(math.floor(x))
-        if not 0 <= layer < self._geometry.n_layers:
-            return None
-        sel = np.flatnonzero(self._drawn_layer == layer)
-        if not sel.size:
-            return None
-        seg = self._drawn_lines[sel]
-        ax, ay = seg[:, 0] / px, seg[:, 1] / py
-        bx, by = seg[:, 2] / px, seg[:, 3] / py
-        qx, qy = x / px, y / py
-        dx, dy = bx - ax, by - ay
-        t = np.clip(((qx - ax) * dx + (qy - ay) * dy) / np.maximum(dx * dx + dy * dy, 1e-12), 0, 1)
-        dist = np.hypot(ax + t * dx - qx, ay + t * dy - qy)
-        near = np.flatnonzero(dist <= tolerance)
-        if not near.size:
-            return None
-        best = near[dist[near] <= dist[near].min() + 1.0].max()   # drawn last = on top
-        fan_out = self._geometry.sizes[layer + 1]
-        i, j = divmod(int(self._drawn_flat[sel[best]]), fan_out)
-        return layer, i, j
+        return nearest_edge(self._geometry, self._drawn_layer, self._drawn_lines, self._drawn_flat,
+                            x, y, px, py, tolerance)
 
     def _show_node(self, column: int, unit: int, p: QtCore.QPointF) -> None:
-        snap, g = self._snapshot, self._geometry
-        what = "channel" if g.names[column].startswith("conv") else "unit"
-        lines = [f"{g.names[column]} {what} {unit}"]
-        if 1 <= column <= len(snap.unit_activation):
-            k = column - 1
-            lines.append(f"mean |h| = {colors.sci(float(snap.unit_activation[k][unit]), 3)}")
-            lines.append(f"dead: {'YES' if bool(snap.unit_dead[k][unit]) else 'no'}")
-            lines.append(f"saturated for {float(snap.unit_saturation[k][unit]):.0%} of the batch")
-        if column >= 1:
-            lines.append(f"bias = {colors.sci(float(snap.biases[column - 1][unit]), 3)}")
-        self._place_hover("\n".join(lines), p, QtCore.QPointF(g.x[column], g.ys[column][unit]))
+        g = self._geometry
+        self._place_hover(node_text(self._snapshot, g, column, unit), p, QtCore.QPointF(g.x[column], g.ys[column][unit]))
         self.sigUnitHovered.emit(column, unit)
 
     def _show_edge(self, layer: int, i: int, j: int, p: QtCore.QPointF) -> None:
-        snap, g = self._snapshot, self._geometry
-        kinds = self._kinds
-        src, dst = g.names[layer], g.names[layer + 1]
-        if layer < len(kinds) and kinds[layer] == "conv":
-            head, (w, grad, upd) = (f"{src} channel {i} → {dst} channel {j}  (kernel W{layer + 1}[{j}, {i}])",
-                                    ("‖kernel‖", "‖dL/dkernel‖", "‖Δkernel‖"))
-        elif layer > 0 and layer - 1 < len(kinds) and kinds[layer - 1] == "conv":
-            head, (w, grad, upd) = (f"{src} channel {i} (all positions) → {dst} unit {j}", ("‖w‖", "‖dL/dw‖", "‖Δw‖"))
-        else:
-            head, (w, grad, upd) = (f"{src} unit {i} → {dst} unit {j}  (W{layer + 1}[{i}, {j}])",
-                                    ("w", "|dL/dw|", "|Δw|"))
-        values = (snap.weights[layer], snap.edge_grads[layer], snap.edge_updates[layer])
-        lines = [head] + [f"{name} = {colors.sci(float(arr[i, j]), 3)}" for name, arr in zip((w, grad, upd), values)]
-        self._place_hover("\n".join(lines), p, p)
+        self._place_hover(edge_text(self._snapshot, self._geometry, self._kinds, layer, i, j), p, p)
         self.sigEdgeHovered.emit(layer, i, j)
 
     def _place_hover(self, text: str, p: QtCore.QPointF, mark: QtCore.QPointF) -> None:

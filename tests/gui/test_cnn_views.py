@@ -7,7 +7,8 @@ import pytest
 
 from engine import Config, Simulation
 from gui.views.conv_panel import ConvPanel, mosaic
-from gui.views.network_graph import NetworkGraphView, layer_names
+from gui.views.graph_geometry import layer_names
+from gui.views.network_graph import NetworkGraphView
 
 CNN = Config(arch="cnn", channels=(4, 4, 4), residual=True, depth=1, width=8, dataset="digits", loss="softmax_ce",
              activation="relu", init="he_normal", n_samples=80, backend="numpy", batch_size=16)

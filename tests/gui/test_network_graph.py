@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from gui import colors
-from gui.views.network_graph import NetworkGraphView, layer_names
+from gui.views.graph_geometry import layer_names
+from gui.views.network_graph import NetworkGraphView
 from tests.gui.fakes import fake_snapshot, fake_snapshot_float32
 
 
