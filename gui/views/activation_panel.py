@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from gui.colors import OKABE_ITO, theme
-from gui.views.charts import FONT_PT, LINE_W, ChartBase, _font
+from gui.views.chart_base import FONT_PT, LINE_W, ChartBase, _font
 
 Z_RANGE = 5.0
 

@@ -20,7 +20,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from gui import colors
-from gui.views.charts import FONT_PT, LINE_W, ChartBase, set_view_range, set_zero_line
+from gui.views.chart_base import FONT_PT, LINE_W, ChartBase, set_view_range, set_zero_line
 from gui.views.history import _History, bucket_means, log10_or_nan, log10_zero_low, on_lane, zero_lane
 from gui.views.network_graph import MODES, NetworkGraphView
 from gui.widgets import font
@@ -264,7 +264,7 @@ class CompareCharts(ChartBase):
         if not self._labels:
             return
         bg = self._palette()["background"]
-        from gui.views.charts import blend
+        from gui.views.chart_base import blend
         for k in range(len(self._labels)):
             pen = member_pen(k)
             for curves in (self.loss_curves, self.acc_curves, self.ratio_curves, self.norm_curves):

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from engine import Config
 from engine.activations import ACTIVATIONS
 from gui.views.activation_panel import ActivationPanel, fact_lines
-from gui.views.charts import GradientChartsView, TrainingView, depth_colors
+from gui.views.chart_base import depth_colors
+from gui.views.charts import GradientChartsView, TrainingView
 from gui.views.history import bucket_means, log10_or_nan, log10_zero_low
 from gui.frames import DataInfo
 
@@ -212,7 +213,7 @@ def test_fact_lines_say_what_the_lecture_needs():
 
 
 def test_log_axis_ticks_never_stack():
-    from gui.views.charts import log_ticks
+    from gui.views.chart_base import log_ticks
     assert log_ticks(float("nan"), 1.0, 200) == [] and log_ticks(0.0, 0.0, 200) == []
     (spacing, values), = log_ticks(-12.0, 1.0, 200)
     assert len(values) <= 200 / (2.2 * 20) + 1 and all(v == int(v) for v in values)
@@ -223,7 +224,7 @@ def test_log_axis_ticks_never_stack():
 
 
 def test_nice_bounds_move_in_notches_and_contain_the_data():
-    from gui.views.charts import nice_bounds
+    from gui.views.chart_base import nice_bounds
     assert nice_bounds(0.0, 16_014.0) == (0.0, 18_000.0)
     lo, hi = nice_bounds(-3.7, -0.2)
     assert lo <= -3.7 and hi >= -0.2 and hi - lo <= 1.3 * 3.5
@@ -380,16 +381,16 @@ def test_incremental_smoothing_reduces_only_new_buckets(monkeypatch):
 def test_a_costly_chart_redraws_less_often_instead_of_falling_behind(gradients, qtbot, make_snapshot):
     """Each chart bills itself its redraws and paints (CPU time) and spaces its redraws so that they
     take at most CHART_SHARE of a core; a cheap chart keeps its min_interval_s."""
-    from gui.views import charts
+    from gui.views import chart_base
     chart = gradients.history
     snap = with_history(make_snapshot((2, 4, 4, 1)), 0, 50)
     chart.set_snapshot(snap)
     drawn(qtbot, chart)
     chart.plot.viewport().repaint()
     assert chart.paint_cpu() > 0                         # its paints are billed to it
-    assert chart.interval_s() == pytest.approx(max(chart.min_interval_s, chart._cycle_cpu / charts.CHART_SHARE))
+    assert chart.interval_s() == pytest.approx(max(chart.min_interval_s, chart._cycle_cpu / chart_base.CHART_SHARE))
     chart._cycle_cpu = 0.05                              # 50 ms a redraw: 1 s apart at 5%
-    assert chart.interval_s() == pytest.approx(0.05 / charts.CHART_SHARE)
+    assert chart.interval_s() == pytest.approx(0.05 / chart_base.CHART_SHARE)
     chart._cycle_cpu = 1e-4
     assert chart.interval_s() == chart.min_interval_s
     chart._cycle_cpu = 10.0

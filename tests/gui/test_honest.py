@@ -8,7 +8,8 @@ from engine import Simulation
 from engine.presets import load_preset
 from gui import colors
 from gui.honest import DivergenceKeeper, all_finite, first_nonfinite
-from gui.views.charts import depth_colors, headline, loss_accuracy_text, norm_ratio
+from gui.views.chart_base import depth_colors
+from gui.views.charts import headline, loss_accuracy_text, norm_ratio
 from tests.gui.fakes import fake_snapshot
 
 
