@@ -111,21 +111,41 @@ def test_frames_of_the_engine_process(view):
     assert list(xs) == [3]
 
 
-def test_a_deep_member_graph_keeps_its_height_for_the_nodes(qtbot):
-    """30 layers in a small-multiple panel: the staggered name rows were sized for name + norm +
-    stats lines the compact labels never show, and squeezed the network to a 1-px line."""
+def fitted_member_graph(qtbot, size, sizes):
+    """A member panel of ``size`` showing a fake network of ``sizes``, its graph fitted (keep the
+    panel: the graph goes with it)."""
     from PySide6 import QtWidgets
     from gui.views.compare import MemberPanel
     from tests.gui.fakes import fake_snapshot
     panel = MemberPanel(0, "Xavier")
     qtbot.addWidget(panel)
-    panel.resize(560, 330)                 # a member's panel in presenter mode at 1920x1080
+    panel.resize(*size)
     panel.show()
     qtbot.waitExposed(panel)
-    panel.set_snapshot(fake_snapshot((2,) + (16,) * 30 + (1,)))
+    panel.set_snapshot(fake_snapshot(sizes))
     QtWidgets.QApplication.processEvents()
+    panel.graph._fit()
+    QtWidgets.QApplication.processEvents()
+    return panel
+
+
+def test_a_short_member_graph_keeps_most_of_its_height_for_the_network(qtbot):
+    """Four members under a claim bar: a member's graph ~120 px tall. Margins sized for the largest
+    node and three rows of names took two thirds of it and left the network a strip."""
+    panel = fitted_member_graph(qtbot, (400, 230), (2,) + (32,) * 8 + (2,))
     graph = panel.graph
-    graph._fit()
+    height = graph.vb.boundingRect().height()
+    assert height < 160
+    lo, hi = graph._geometry.y_extent
+    _, px = graph.vb.viewPixelSize()
+    assert (hi - lo) / px > 0.4 * height, ((hi - lo) / px, height)   # was ~5%
+
+
+def test_a_deep_member_graph_keeps_its_height_for_the_nodes(qtbot):
+    """30 layers in a small-multiple panel: the staggered name rows were sized for name + norm +
+    stats lines the compact labels never show, and squeezed the network to a 1-px line."""
+    panel = fitted_member_graph(qtbot, (560, 330), (2,) + (16,) * 30 + (1,))   # presenter mode at 1920x1080
+    graph = panel.graph
     lo, hi = graph._geometry.y_extent
     _, px = graph.vb.viewPixelSize()
     nodes_px = (hi - lo) / px
@@ -187,19 +207,8 @@ def test_step_ticks_never_run_together_on_a_narrow_chart(qtbot):
 def test_a_deep_member_graphs_column_names_do_not_overlap(qtbot, size):
     """30 layers in a small-multiple panel: the names shown (every stride-th column) alternate
     over the label rows; they were all put on one row ("input h3h6h9h12…" ran together)."""
-    from PySide6 import QtWidgets
-    from gui.views.compare import MemberPanel
-    from tests.gui.fakes import fake_snapshot
-    panel = MemberPanel(0, "Xavier")
-    qtbot.addWidget(panel)
-    panel.resize(*size)
-    panel.show()
-    qtbot.waitExposed(panel)
-    panel.set_snapshot(fake_snapshot((2,) + (32,) * 30 + (2,)))
-    QtWidgets.QApplication.processEvents()
+    panel = fitted_member_graph(qtbot, size, (2,) + (32,) * 30 + (2,))
     graph = panel.graph
-    graph._fit()
-    QtWidgets.QApplication.processEvents()
     from PySide6 import QtCore, QtGui
     from gui.views.network_graph import _font
     metrics = QtGui.QFontMetricsF(_font(graph._label_pt, bold=True))
