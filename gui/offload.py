@@ -62,7 +62,7 @@ def portable(obj):
 
 def _worker(jobs, results, flags, parent_pid: int):
     """The worker process (picklable for ``spawn``)."""
-    from gui.engine_process import _die_with_parent
+    from gui.engine_child import _die_with_parent
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the GUI's to handle
     try:
