@@ -7,13 +7,11 @@ value back in the widget and shows the message inline.
 """
 from __future__ import annotations
 
-from dataclasses import fields
-
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Signal
 
-from engine.config import (ARCHS, BACKENDS, DTYPES, FIELD_NAMES, MAX_DEPTH, MAX_WIDTH, NORMS, POOLS, TASKS, Config,
-                           ConfigError, parse_value)
+from engine.config import (ARCHS, BACKENDS, DTYPES, FIELD_NAMES, MAX_DEPTH, NORMS, POOLS, TASKS, Config, ConfigError,
+                           parse_value)
 
 # Field order within sections; a field the engine adds later lands in "More" without changes here.
 SECTIONS = {
