@@ -190,8 +190,9 @@ def fit_tick_labels(axis) -> None:
         widest = max(metrics.horizontalAdvance(axis.tickStrings([v], 1.0, levels[0][0])[0] or "0")
                      for v in (lo, hi))
         step = levels[0][0]
-        # a third of a label's width between labels; never fewer than two ticks in view
-        while size * step / abs(hi - lo) < GAP * widest and _next_nice(step) <= abs(hi - lo) / 2:
+        # a third of a label's width between labels; at least one tick in view (two ticks that
+        # run together, "200400", read as one wrong number)
+        while size * step / abs(hi - lo) < GAP * widest and _next_nice(step) <= abs(hi - lo):
             step = _next_nice(step)
         return [(step, 0.0)] if step != levels[0][0] else levels
 
