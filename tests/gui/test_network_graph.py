@@ -397,8 +397,16 @@ def test_no_edge_render_thread_after_shutdown(view, qtbot):
 
 
 def _settled(view, qtbot):
-    view.graphics.viewport().repaint()      # an on-screen paint: records the transform, starts a render
-    qtbot.waitUntil(lambda: view.edges._image is not None and view.edges.idle, timeout=5_000)
+    """Paint on screen (records the transform, starts a render) until a repaint starts no new
+    render: under load a late layout pass can move the view once more after the first image, and
+    its render was then counted as one the test's snapshots started (seen in CI: 2 == 1)."""
+    for _ in range(5):
+        before = view.edges.renders
+        view.graphics.viewport().repaint()
+        qtbot.waitUntil(lambda: view.edges._image is not None and view.edges.idle, timeout=5_000)
+        qtbot.wait(50)
+        if view.edges.renders == before and view.edges.idle:
+            return
 
 
 def test_unchanged_colours_start_no_new_edge_render(view, qtbot):
