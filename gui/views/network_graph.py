@@ -884,12 +884,16 @@ class NetworkGraphView(QtWidgets.QWidget):
     def _place_hover(self, text: str, p: QtCore.QPointF, mark: QtCore.QPointF) -> None:
         self.hover_text.setText(text)
         (x0, x1), (y0, y1) = self.vb.viewRange()
-        right = p.x() > (x0 + x1) / 2
-        low = p.y() < (y0 + y1) / 2
-        self.hover_text.setAnchor((1.0 if right else 0.0, 1.0 if low else 0.0))
-        offset_x = -12 if right else 12
         px, py = self.vb.viewPixelSize()
-        self.hover_text.setPos(p.x() + offset_x * px, p.y() + (12 if low else -12) * py)
+        # beside the pointer, on the side away from the centre, then moved inside the view where
+        # it would cross an edge (the view clips it: one was cut off beside the colour bar)
+        width = self.hover_text.boundingRect().width() * px
+        gap = 12 * px
+        left = p.x() - gap - width if p.x() > (x0 + x1) / 2 else p.x() + gap
+        left = max(min(left, x1 - width - 4 * px), x0 + 4 * px)
+        low = p.y() < (y0 + y1) / 2
+        self.hover_text.setAnchor((0.0, 1.0 if low else 0.0))
+        self.hover_text.setPos(left, p.y() + (12 if low else -12) * py)
         self.hover_text.show()
         self.hover_mark.setData(pos=[(mark.x(), mark.y())], size=self._node_px + 6)
         self.hover_mark.show()

@@ -492,3 +492,24 @@ def test_column_numbers_follow_streaming_frames_at_a_readable_rate(view, qtbot):
     assert now != shown
     view._update_column_labels()                  # what the last frame's numbers are
     assert [item.toPlainText() for item in view.column_labels] == now
+
+
+def test_the_hover_box_stays_inside_the_view(view, qtbot):
+    """The view clips the hover box at its edges: one beside the colour bar was cut off mid-word.
+    Wherever the pointer is, the box is moved inside the view."""
+    from PySide6 import QtCore
+    view.resize(520, 420)
+    view.set_snapshot(fake_snapshot((2, 6, 6, 1), seed=1))
+    _settled(view, qtbot)
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    text = "h2 unit 1 → h3 unit 10  (W3[1, 10])\nw = 0.07654\n|dL/dw| = 8.12e-4\n|Δw| = 0"
+    for share in (0.02, 0.3, 0.49, 0.51, 0.7, 0.98):
+        x = x0 + share * (x1 - x0)
+        p = QtCore.QPointF(x, (y0 + y1) / 2)
+        view._place_hover(text, p, p)
+        # a TextItem ignores the view's scale: its box is its width in pixels from its anchor
+        width = view.hover_text.boundingRect().width()
+        left = view.hover_text.scenePos().x() - view.hover_text.anchor.x() * width
+        right = left + width
+        area = view.vb.sceneBoundingRect()
+        assert left >= area.left() - 1 and right <= area.right() + 1, (share, left, right, area)
