@@ -175,6 +175,10 @@ class Offloader:
         """Cancel every job and end the worker (within about a second)."""
         with self._lock:
             process, jobs = self._process, self._jobs
+            # detached at once: a job submitted meanwhile starts a new worker. Checking the old
+            # one's is_alive() was not enough: under load it could still be dying after end_child,
+            # and the next job went to its closed pipe ("handle is closed", seen in CI)
+            self._process = self._jobs = None
             for job_id in self._callbacks:
                 self._flags[job_id % SLOTS] = 1
         if process is None:

@@ -176,6 +176,24 @@ def test_no_orphan_worker_when_the_gui_is_killed(tmp_path, how):
         end_popen(gui)
 
 
+def test_a_job_right_after_shutdown_gets_a_new_worker_while_the_old_one_is_still_dying(jobs, monkeypatch):
+    """Under CI's load the old worker could still be alive when shutdown returned, and the next job
+    went to its closed pipe ("the background worker is gone: handle is closed")."""
+    import gui.engine_process as ep
+    assert result_of(jobs, add, 1, 1) == 2
+    old = jobs.pid
+    ending = []
+    # an end that asks and returns before the worker is gone: the state CI's load produced
+    monkeypatch.setattr(ep, "end_child", lambda process, ask, timeout: (ending.append(process), ask()))
+    jobs.shutdown()
+    assert len(ending) == 1
+    assert result_of(jobs, add, 3, 4) == 7
+    assert jobs.pid != old
+    monkeypatch.undo()
+    for process in ending:
+        process.join(5)
+
+
 def test_jobs_of_a_worker_ended_by_shutdown_fail_even_when_a_new_one_has_started(jobs):
     job, done, box = run(jobs, sleep, 60.0)
     time.sleep(1.0)
