@@ -35,7 +35,8 @@ HEADER_PX = 22
 NUMBERS_PX = 20
 TITLE_PX = 26
 VERDICT_PX = 20
-GRAPH_MIN_PX = 90          # a member's graph never shrinks below this (its header text gives way)
+GRAPH_MIN_PX = 60          # a member's graph never shrinks below this (its header text gives way)
+SHORT_PANEL_PX = 260       # a member panel below this height shows its label without "what differs"
 MAX_RANGE_SAMPLE = 200_000   # values per member and layer looked at for the shared colour scale
 
 
@@ -88,6 +89,7 @@ class MemberPanel(QtWidgets.QFrame):
         self.numbers.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         self.numbers.setMinimumWidth(10)
         self.detail = detail
+        self._short = False
         self.graph = NetworkGraphView()
         self.graph.setMinimumHeight(GRAPH_MIN_PX)   # four members under a claim bar left it 0 px
         self._compact(self.graph)
@@ -119,10 +121,21 @@ class MemberPanel(QtWidgets.QFrame):
     def _update_header(self) -> None:
         color = MEMBER_COLORS[self.k % len(MEMBER_COLORS)]
         muted = self._palette["muted"]
+        shown = bool(self.detail) and self.detail != self.label and not self._short
         detail = (f'<span style="color:{muted}; font-weight:normal; font-size:{NUMBERS_PX}px">'
-                  f' &nbsp;{self.detail}</span>') if self.detail and self.detail != self.label else ""
+                  f' &nbsp;{self.detail}</span>') if shown else ""
         self.header.setText(f'<span style="color:{color}">{DASH_TEXT[self.k % 4]} {_html(self.label)}</span>'
                             f'{detail}')
+        self.header.setToolTip(self.detail if self.detail != self.label else "")
+
+    def resizeEvent(self, event):  # noqa: N802 (Qt override)
+        """A short panel (four members under a claim bar) leaves out "what differs" (it stays in the
+        header's tooltip): the label names the member, and the graph needs the lines."""
+        super().resizeEvent(event)
+        short = event.size().height() < SHORT_PANEL_PX
+        if short != self._short:
+            self._short = short
+            self._update_header()
 
     def set_snapshot(self, snap) -> None:
         self.graph.set_snapshot(snap)

@@ -226,3 +226,23 @@ def test_a_deep_member_graphs_column_names_do_not_overlap(qtbot, size):
     for i, a in enumerate(inked):
         for b in inked[i + 1:]:
             assert not a.intersects(b), (a, b)
+
+
+def test_a_short_member_panel_keeps_what_differs_in_its_tooltip(qtbot):
+    """Four members under a claim bar: "init=normal, init_sigma=0.01" took a second header line
+    from a graph that had none to spare. A short panel shows the label alone; the tooltip keeps it."""
+    from PySide6 import QtWidgets
+    from gui.views.compare import SHORT_PANEL_PX, MemberPanel
+    panel = MemberPanel(0, "N(0, 0.01²)", "init=normal, init_sigma=0.01")
+    qtbot.addWidget(panel)
+    panel.resize(400, SHORT_PANEL_PX + 100)
+    panel.show()
+    qtbot.waitExposed(panel)
+    assert "init_sigma=0.01" in panel.header.text()
+    panel.resize(400, SHORT_PANEL_PX - 100)
+    QtWidgets.QApplication.processEvents()
+    assert "init_sigma=0.01" not in panel.header.text() and "N(0, 0.01²)" in panel.header.text()
+    assert panel.header.toolTip() == "init=normal, init_sigma=0.01"
+    panel.resize(400, SHORT_PANEL_PX + 100)
+    QtWidgets.QApplication.processEvents()
+    assert "init_sigma=0.01" in panel.header.text()
