@@ -113,6 +113,10 @@ class MemberPanel(QtWidgets.QFrame):
             if w is not None:
                 w.hide()
         graph.compact_labels = True       # the member's numbers are in its header line
+        # the graph's own floor (200 x 150, for the window's graph) would stay under a shorter
+        # panel's graph and be cut off at its edge: the network's bottom rows were clipped
+        graph.graphics.setMinimumSize(120, GRAPH_MIN_PX)
+        graph.graphics.ci.setContentsMargins(2, 2, 2, 2)   # (its 14 px were for the colour bar's end ticks)
         graph.graphics.ci.removeItem(graph.color_bar)
         graph.color_bar.hide()
         for label in (graph.legend, graph.note, graph.title):

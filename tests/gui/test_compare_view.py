@@ -246,3 +246,16 @@ def test_a_short_member_panel_keeps_what_differs_in_its_tooltip(qtbot):
     panel.resize(400, SHORT_PANEL_PX + 100)
     QtWidgets.QApplication.processEvents()
     assert "init_sigma=0.01" in panel.header.text()
+
+
+def test_a_short_member_graph_is_not_cut_off_at_its_panels_edge(qtbot):
+    """The graph's drawing area kept the window graph's floor (150 px) inside a 77-px member graph,
+    so its bottom rows were cut off; in a short panel it fits, and so do the nodes."""
+    panel = fitted_member_graph(qtbot, (400, 165), (2,) + (32,) * 8 + (2,))
+    graph = panel.graph
+    assert graph.graphics.height() <= graph.height()
+    (_, _), (y0, y1) = graph.vb.viewRange()
+    lo, hi = graph._geometry.y_extent
+    assert y0 < lo and hi < y1
+    _, py = graph.vb.viewPixelSize()
+    assert (hi - lo) / py > 0.4 * graph.vb.boundingRect().height()
