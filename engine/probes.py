@@ -60,7 +60,7 @@ def unit_statistics(network) -> dict:
             start = i
     for group in groups:
         first = kernels.unit_statistics(network, group[0], threshold)   # (None: a small layer, asked once)
-        compiled = [first] + [kernels.unit_statistics(network, c, threshold) for c in group[1:]] if first else []
+        compiled = [] if first is None else [first] + [kernels.unit_statistics(network, c, threshold) for c in group[1:]]
         if compiled and all(r is not None for r in compiled):   # large float32 layers: one pass each
             for c, (unit_dead, unit_sat, unit_act, mean, std) in zip(group, compiled):
                 flat = c.h.reshape(-1)

@@ -103,9 +103,12 @@ def _with_zero(ticks: list, axis, lo: float, hi: float) -> list:
     return kept + [(None, [zero])]
 
 
-def left_axis_width(tick_font: QtGui.QFont, label_font: QtGui.QFont | None = None) -> int:
-    """Room for the widest tick ("10⁻¹⁰") and the rotated axis title beside it: titles never overlap ticks."""
+def left_axis_width(tick_font: QtGui.QFont, label_font: QtGui.QFont | None = None, titled: bool = True) -> int:
+    """Room for the widest tick ("10⁻¹⁰") and the rotated axis title beside it (``titled``): titles
+    never overlap ticks."""
     ticks = QtGui.QFontMetrics(tick_font).horizontalAdvance("−10⁻¹⁰")
+    if not titled:
+        return int(ticks + 12)
     title = QtGui.QFontMetrics(label_font or tick_font).height()
     return int(ticks + title + 22)
 
@@ -163,11 +166,12 @@ class ChartBase(QtWidgets.QWidget):
         self._later.setSingleShot(True)
         self._later.timeout.connect(self._redraw_if_dirty)
 
-    def make_plot(self, title: str, xlabel: str, ylabel: str, log_y: bool = False) -> pg.PlotWidget:
+    def make_plot(self, title: str, xlabel: str, ylabel: str, log_y: bool = False,
+                  title_pt: int = FONT_PT + 2) -> pg.PlotWidget:
         pw = _PacedPlotWidget()
         pw.setMinimumSize(240, 200)
         item = pw.getPlotItem()
-        item.setTitle(title, size=f"{FONT_PT + 2}pt")
+        item.setTitle(title, size=f"{title_pt}pt")
         item.showGrid(x=True, y=True, alpha=0.25)
         for name in ("left", "bottom"):
             axis = item.getAxis(name)

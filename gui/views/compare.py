@@ -20,7 +20,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from gui import colors
-from gui.views.chart_base import FONT_PT, LINE_W, ChartBase, set_view_range, set_zero_line
+from gui.views.chart_base import FONT_PT, LINE_W, ChartBase, _font, left_axis_width, set_view_range, set_zero_line
 from gui.views.history import _History, bucket_means, log10_or_nan, log10_zero_low, on_lane, zero_lane
 from gui.views.network_graph import MODES, NetworkGraphView
 from gui.widgets import font
@@ -240,20 +240,18 @@ class CompareCharts(ChartBase):
         # chart (at presenter sizes "200400600800" ran together)
         # The title says what is plotted (no left-axis label beside it): at a quarter of the
         # centre's width, "Training loss" over a "loss" axis label was cut to "Training".
-        self.loss_plot = self.make_plot("training loss", "step", "", log_y=True)
-        self.acc_plot = self.make_plot("train accuracy", "step", "")
-        self.ratio_plot = self.make_plot("first ÷ last ‖∇W‖", "step", "", log_y=True)
-        self.norms_plot = self.make_plot("‖∇W‖ per layer", "layer (input → output)", "", log_y=True)
-        ticks = QtGui.QFontMetrics(font(FONT_PT)).horizontalAdvance("−10⁻¹⁰")
+        self.loss_plot = self.make_plot("training loss", "step", "", log_y=True, title_pt=FONT_PT)
+        self.acc_plot = self.make_plot("train accuracy", "step", "", title_pt=FONT_PT)
+        self.ratio_plot = self.make_plot("first ÷ last ‖∇W‖", "step", "", log_y=True, title_pt=FONT_PT)
+        self.norms_plot = self.make_plot("‖∇W‖ per layer", "layer (input → output)", "", log_y=True, title_pt=FONT_PT)
         for pw in self._plots:
             pw.setMinimumSize(200, 180)
             item = pw.getPlotItem()
-            item.setTitle(item.titleLabel.text, size=f"{FONT_PT}pt")
             item.layout.removeItem(item.titleLabel)       # the title spans the axis column too
             item.layout.addItem(item.titleLabel, 0, 0, 1, 3)
             left = item.getAxis("left")
             left.showLabel(False)
-            left.setWidth(ticks + 12)
+            left.setWidth(left_axis_width(_font(), titled=False))
             fit_tick_labels(pw.getPlotItem().getAxis("bottom"))
             pw.getPlotItem().setMenuEnabled(False)
             layout.addWidget(pw)

@@ -53,6 +53,11 @@ _FIT_MARGIN_PX = 8        # space around the network when fitted (beyond node an
 ARC_SHARE = 0.16   # height of the tallest skip arc, as a share of the network's height
 
 
+def _node_size_px(spacing_px: float) -> float:
+    """A node's diameter for a unit spacing of ``spacing_px`` pixels."""
+    return float(np.clip(0.7 * spacing_px, NODE_MIN_PX, NODE_MAX_PX))
+
+
 def _font(pt: int, bold: bool = False) -> QtGui.QFont:
     """A font of ``pt`` points under the app's text scale and floor (gui.textscale)."""
     f = font(pt, bold)
@@ -102,6 +107,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         self._label_pt = LABEL_PT
         self._label_stride = 1
         self._stagger = False      # labels alternate between two rows, so every layer keeps its name
+        self._labels_off = False   # a short small multiple shows no column names (_fit)
         self._norms: np.ndarray = np.zeros(0)
         self._norms_estimated = False
         self._auto_fit = True
@@ -515,13 +521,13 @@ class NetworkGraphView(QtWidgets.QWidget):
         # names go on one row (fewer of them) and, where even that would take a third, none.
         column_px = (width - 2 * _FIT_MARGIN_PX) / n_cols
         self._choose_labels(column_px)
-        row_h = lambda: (QtGui.QFontMetricsF(_font(self._label_pt, bold=True)).lineSpacing()  # noqa: E731
-                         + (0 if self.compact_labels else 2) * QtGui.QFontMetricsF(_font(max(self._label_pt - 2, 8))).lineSpacing() + 12)
-        if self.compact_labels and self._stagger and row_h() * self._stagger > 0.25 * height:
-            self._choose_labels(column_px, max_rows=1)
-        self._labels_off = self.compact_labels and bool(self.column_labels) and row_h() > 0.3 * height
+        row_h = (QtGui.QFontMetricsF(_font(self._label_pt, bold=True)).lineSpacing()
+                 + (0 if self.compact_labels else 2) * QtGui.QFontMetricsF(_font(max(self._label_pt - 2, 8))).lineSpacing() + 12)
+        if self.compact_labels and self._stagger and row_h * self._stagger > 0.25 * height:
+            self._choose_labels(column_px, max_rows=1)      # (the label size stays: row_h too)
+        self._labels_off = self.compact_labels and bool(self.column_labels) and row_h > 0.3 * height
         label_w = self._label_width_px(self._label_pt) if self.column_labels and not self._labels_off else 0.0
-        label_h = 0.0 if self._labels_off else row_h()
+        label_h = 0.0 if self._labels_off else row_h
         lo, hi = g.y_extent
         span_x = max(n_cols - 1, 1)
         span_y = max(hi - lo, g.spacing) + (self._arc_height() + g.spacing if self._skips else 0.0)
@@ -536,7 +542,7 @@ class NetworkGraphView(QtWidgets.QWidget):
             bottom = marker_r + label_h * (self._stagger or 1) + _FIT_MARGIN_PX
             sx = max(width - 2 * mx, 1.0) / span_x
             sy = max(height - top - bottom, 1.0) / span_y
-            fitted = float(np.clip(0.7 * g.spacing * sy, NODE_MIN_PX, NODE_MAX_PX))
+            fitted = _node_size_px(g.spacing * sy)
             if fitted >= node_px - 0.5:
                 break
             node_px = fitted
@@ -560,7 +566,7 @@ class NetworkGraphView(QtWidgets.QWidget):
         drop = getattr(self, "_label_row_px", 0.0) * data_per_px
         shown = 0       # the rows alternate over the labels shown (every stride-th column)
         for c, item in enumerate(self.column_labels):
-            visible = self._label_visible(c) and not getattr(self, "_labels_off", False)
+            visible = self._label_visible(c) and not self._labels_off
             item.setPos(float(g.x[c]), y - drop * (shown % rows if visible else 0))
             item.setVisible(visible)
             shown += visible
@@ -575,7 +581,7 @@ class NetworkGraphView(QtWidgets.QWidget):
             self._choose_labels(1.0 / px_x)
             lo = g.y_extent[0]
             self._place_labels(lo - (NODE_MAX_PX + 12) / 2 * px, px)
-        size = float(np.clip(0.7 * spacing_px, NODE_MIN_PX, NODE_MAX_PX))
+        size = _node_size_px(spacing_px)
         if abs(size - self._node_px) < 0.5 and args:
             return
         self._node_px = size
