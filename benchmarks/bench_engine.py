@@ -227,10 +227,6 @@ def timed(fn, k: int) -> float:
     return time.perf_counter() - t0
 
 
-def best_rate(timer, n: int, repeats: int) -> float:
-    return n / min(timer(n) for _ in range(repeats))
-
-
 def calibrate(timer, seconds: float) -> int:
     n = 5
     while True:
@@ -256,7 +252,20 @@ def bench_size(depth, width, batch, seconds, repeats):
         sim._probe_grad_norms = False
         off.append(engine_seconds(sim, short) / short)
     sim._probe_grad_norms = True
-    row["engine"] = best_rate(lambda k: engine_seconds(sim, k), n, repeats)
+    # the three loops' timed repeats taken in turn (engine, torch, JAX, engine, ...), so that a
+    # slow spell of a shared machine hits all of them rather than whichever ran in it
+    timers = {"engine": (lambda k: engine_seconds(sim, k), n)}
+    for name, runner in (("torch", TorchRun if torch is not None else None),
+                         ("jax", JaxRun if jax is not None else None)):
+        if runner is not None:
+            run = runner(Simulation(cfg))
+            run.steps(20)  # warm up (and, for JAX, compile)
+            timers[name] = (run.steps, calibrate(run.steps, seconds))
+    best = {name: float("inf") for name in timers}
+    for _ in range(repeats):
+        for name, (timer, k) in timers.items():
+            best[name] = min(best[name], timer(k) / k)
+    row.update({name: 1.0 / t for name, t in best.items()})
     row["probe_pct"] = 100.0 * (min(on) - min(off)) / min(on)
     # the same probe call timed on its own, as a share of a step (steadier than the difference)
     net = sim.network
@@ -276,14 +285,6 @@ def bench_size(depth, width, batch, seconds, repeats):
     # width >= 128, 2 threads)
     row["sgemm_pct"] = 100.0 * step_flops(sim) * row["engine"] / sgemm_rate(batch, width, repeats)
     row.update(check_agreement(cfg))
-    for name, runner in (("torch", TorchRun if torch is not None else None),
-                         ("jax", JaxRun if jax is not None else None)):
-        if runner is None:
-            continue
-        run = runner(Simulation(cfg))
-        run.steps(20)  # warm up (and, for JAX, compile)
-        n_peer = calibrate(run.steps, seconds)
-        row[name] = best_rate(run.steps, n_peer, repeats)
     return row
 
 
@@ -344,7 +345,7 @@ def main() -> None:
         print(f"JAX {jax.__version__} jit, {jax.devices()[0].platform}")
     if hasattr(os, "sched_getaffinity"):
         print(f"process pinned to cores {sorted(os.sched_getaffinity(0))}")
-    print(f"tanh + MSE, SGD lr {LR}, float32, dataset ripple, probes on; best of {repeats} repeats")
+    print(f"tanh + MSE, SGD lr {LR}, float32, dataset ripple, probes on; best of {repeats} repeats, the loops timed in turn")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     cores = os.cpu_count() or 1
     print(f"load average {load:.2f} on {cores} cores at the start")

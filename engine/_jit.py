@@ -91,6 +91,31 @@ def _forward_row(kind, a, b, h, p, i):
 
 
 @njit(**_OPTIONS, inline="always")
+def _derivative(kind, s, v, p):
+    """f'(s) given v = f(s): from the output where that is exact (sigmoid, tanh), from s otherwise
+    (relu, leaky_relu: the derivative for s <= 0 when s is NaN, as the plain path's s > 0)."""
+    if kind == 0:
+        return v * (_ONE - v)
+    if kind == 1:
+        return _ONE - v * v
+    if kind == 2:
+        return _ONE if s > _ZERO else _ZERO
+    return _ONE if s > _ZERO else p
+
+
+@njit(**_OPTIONS, inline="always")
+def _forward_derive_row(kind, a, b, h, d, p, i):
+    """Row ``i``: a += b; h = f(a); d = f'(a), one pass (a layer that keeps its derivative)."""
+    m = a.shape[1]
+    for j in range(m):
+        s = a[i, j] + b[j]
+        a[i, j] = s
+        v = _value(kind, s, p)
+        h[i, j] = v
+        d[i, j] = _derivative(kind, s, v, p)
+
+
+@njit(**_OPTIONS, inline="always")
 def _backward_row(kind, g, s, h, p, out, i):
     """Row ``i``: out = g * f'(s), the derivative from the output h where that is exact (sigmoid,
     tanh) and from s otherwise (relu, leaky_relu: derivative as for s <= 0 when s is NaN)."""
@@ -115,6 +140,12 @@ def _backward_row(kind, g, s, h, p, out, i):
 def _forward_serial(kind, a, b, h, p):
     for i in range(a.shape[0]):
         _forward_row(kind, a, b, h, p, i)
+
+
+@_jit()
+def _forward_derive_serial(kind, a, b, h, d, p):
+    for i in range(a.shape[0]):
+        _forward_derive_row(kind, a, b, h, d, p, i)
 
 
 @_jit(parallel=True)
@@ -245,3 +276,29 @@ def _unit_statistics(kind, s, h, d, p, threshold, nonzero, nonfinite, saturated,
             part += c * c
         spread += part
     return total, spread
+
+
+@_jit(**_REDUCE)
+def _unit_statistics_block(h, d, threshold, dead, saturation, activation, summary):
+    """``_unit_statistics`` of each layer of a (k, n, m) block of small layers (f'(s) read from
+    ``d``), finished here too, so that a small net's snapshot takes one call for its statistics:
+    per layer l and unit j, ``dead[l, j]``, ``saturation[l, j]``, ``activation[l, j]``, and
+    ``summary[l]`` = (dead fraction, saturated fraction, mean, std), as probes.py defines them."""
+    k, n, m = h.shape
+    for l in range(k):
+        nonzero, nonfinite = np.zeros(m, np.int64), np.zeros(m, np.int64)
+        saturated, magnitude = np.zeros(m, np.int64), np.zeros(m, np.float64)
+        total, spread = _unit_statistics(-1, h[l], h[l], d[l], _ZERO, threshold,
+                                         nonzero, nonfinite, saturated, magnitude)
+        dead_units, saturated_sum = 0, 0.0
+        for j in range(m):
+            is_dead = nonzero[j] == 0 and nonfinite[j] == 0
+            dead[l, j] = is_dead
+            dead_units += is_dead
+            saturation[l, j] = saturated[j] / n
+            saturated_sum += saturation[l, j]
+            activation[l, j] = magnitude[j] / n
+        summary[l, 0] = dead_units / m
+        summary[l, 1] = saturated_sum / m
+        summary[l, 2] = total / (n * m)
+        summary[l, 3] = np.sqrt(spread / (n * m))

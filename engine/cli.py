@@ -72,6 +72,7 @@ def train_and_record(config: Config, progress: bool = False, stop=None):
     from .stopping import StopSignals
 
     sim = Simulation(config)
+    sim.preload()
     snap = sim.snapshot()
     columns, rows = metric_columns(snap), [metric_row(snap)]
     t0 = time.perf_counter()
@@ -143,6 +144,7 @@ def _train_into(folder, config, label, args, stop, state) -> int:
     try:
         folder.write("config.toml", config.to_toml().encode("utf-8"))
         sim = Simulation(config)
+        sim.preload()
         wall0, resumed_from = 0.0, None
         if state is None:
             snap = sim.snapshot()
@@ -237,7 +239,9 @@ def cmd_sweep(args) -> int:
             if not args.quiet:
                 print(f"[{i}/{len(configs)}] " + " ".join(f"{k}={grid_value_text(v)}" for k, v in zip(keys, combo)),
                       file=sys.stderr, flush=True)
-            sim, t0 = Simulation(config), time.perf_counter()
+            sim = Simulation(config)
+            sim.preload()
+            t0 = time.perf_counter()
             snap = record_loop(sim, config.steps, config.every, stop)
             s = run_summary(sim, snap, label, time.perf_counter() - t0, snap.step)
             rows.append([grid_value_text(v) for v in combo] + [s[c] for c in columns[len(keys):]])

@@ -7,8 +7,9 @@ derivative array is stored between them (XLA's fusion of the same step does the 
 probe (per-layer sums of squares of the flat gradient) and the unit statistics of a snapshot are
 one pass each too. Used only where it gives the same numbers to float32 precision: float32 arrays
 on the NumPy backend, activations with a closed-form derivative (sigmoid, tanh, relu, leaky_relu).
-float64 (the gradient checks), CuPy and small layers keep the plain path, as does everything when
-numba is missing or ``GRADFLOW_JIT=0``. numba is imported on first use (engine/_jit.py). Very wide
+float64 (the gradient checks), CuPy and evaluation passes keep the plain path, as does everything
+when numba is missing or ``GRADFLOW_JIT=0``. numba is imported on first use (engine/_jit.py) or by
+``preload``. Very wide
 layers and very large parameter buffers are split over two or more cores on numba's work queue.
 
 tanh is Eigen's float32 rational approximation (the one XLA uses): odd degree-13/6 polynomials
@@ -31,8 +32,14 @@ else:
     UNAVAILABLE_REASON = ""
 AVAILABLE = not UNAVAILABLE_REASON
 
-# A layer (batch x width) below this stays on the plain path: it saves a few microseconds a step,
-# and would cost the process a second to import numba and load the kernels.
+# A layer (batch x width) of at least this many elements keeps no derivative array (backward
+# recomputes it), and its unit statistics take one compiled pass; smaller layers keep f'(s) from
+# the forward pass, and their statistics are stacked NumPy calls over all layers (probes.py).
+# Every layer takes the compiled forward pass: at 8 x 32, batch 128, the plain path's float32
+# tanh alone (libm's scalar speed, 3 ns an element here) was a fifth of a step, and a step with
+# the compiled passes took 0.68-0.73 of the plain one at 8 x 32 and 10 x 32, batch 128, and
+# 0.76-0.82 at 4 x 16, batch 64 (interleaved A/B in one process, 1 and 2 threads). The price is
+# numba's import, about a second per process (``preload`` does it ahead of the first step).
 FUSED_MIN_ELEMENTS = 1 << 13
 # Arrays with fewer elements than this stay on one core. Waking the second thread and waiting for
 # it costs tens of microseconds (more when another process has that core), and BLAS's own threads
@@ -54,10 +61,13 @@ def usable_cores() -> int:
 
 class FusedActivation:
     """The compiled element-wise work of one activation on float32 NumPy layers (C-contiguous 2-D
-    arrays of at least ``FUSED_MIN_ELEMENTS``), in two passes that each touch memory once:
+    arrays), in passes that each touch memory once:
 
-    - ``forward(a, b, h, p)``: ``a += b; h = f(a)``; returns ``h``. The derivative is not stored
-      (one array stream fewer per layer, as XLA does it): backward recomputes it from ``a``/``h``.
+    - ``forward(a, b, h, p)``: ``a += b; h = f(a)``; returns ``h``. For layers of at least
+      ``FUSED_MIN_ELEMENTS``: the derivative is not stored (one array stream fewer per layer, as
+      XLA does it), backward recomputes it from ``a``/``h``.
+    - ``forward_derive(a, b, h, d, p)``: the same and ``d = f'(a)``, for smaller layers, whose
+      derivative stays (cheap to keep, and a snapshot's statistics read it with the layers').
     - ``backward(g, s, h, p, out)``: ``out = g * f'(s)`` given ``h = f(s)``; returns ``out``.
     - ``derivative(xp, s, h, p)``: ``f'(s)`` as the plain path computes it (for the probes).
 
@@ -78,6 +88,13 @@ class FusedActivation:
             jit._forward_serial(self.kind, a, b, h, np.float32(p))
         return h
 
+    def forward_derive(self, a, b, h, d, p):
+        """``a += b; h = f(a); d = f'(a)`` in one pass, for a layer that keeps its derivative (one
+        under ``FUSED_MIN_ELEMENTS``: small, so one core); returns ``h``."""
+        jit = _JIT or _jit()
+        jit._forward_derive_serial(self.kind, a, b, h, d, np.float32(p))
+        return h
+
     def backward(self, g, s, h, p, out):
         jit = _JIT or _jit()
         if self.parallel and g.size >= PARALLEL_MIN_ELEMENTS:
@@ -94,7 +111,7 @@ class FusedActivation:
 def fused_activation(name: str, dtype, xp) -> FusedActivation | None:
     """The compiled passes for activation ``name``, or None where the plain path must be used
     (another array module, float64, an activation without a kernel, numba missing or off). The
-    caller uses them for layers of at least ``FUSED_MIN_ELEMENTS`` elements."""
+    training loop uses them for every layer of its workspace."""
     if not AVAILABLE or xp is not np or np.dtype(dtype) != np.float32 or name not in FUSED_ACTIVATIONS:
         return None
     return FusedActivation(name)
@@ -108,6 +125,31 @@ def _jit():
     from . import _jit as module   # numba and the kernels, loaded once
     _JIT = module
     return module
+
+
+def preload(name: str) -> bool:
+    """Import numba and load activation ``name``'s training kernels now (about a second, once per
+    process), so that the first training step does not wait for them. False where there are no
+    kernels to load (numba missing or off, an activation without kernels)."""
+    if not AVAILABLE or name not in FUSED_ACTIVATIONS:
+        return False
+    if name in _PRELOADED:
+        return True
+    fused, jit = FusedActivation(name), _jit()
+    a = np.zeros((2, 4), np.float32)
+    b, h, d, g = np.zeros(4, np.float32), a.copy(), a.copy(), a.copy()
+    fused.forward_derive(a, b, h, d, 0.0)
+    fused.forward(a, b, h, 0.0)
+    fused.backward(g, a, h, 0.0, d)
+    jit._segment_sq_sums_serial(np.zeros(8, np.float32), np.zeros(1, np.int64), np.empty(1, np.float32))
+    block = np.zeros((1, 2, 4), np.float32)
+    jit._unit_statistics_block(block, block, np.float32(0.1), np.empty((1, 4), bool), np.empty((1, 4)),
+                               np.empty((1, 4)), np.empty((1, 4)))
+    _PRELOADED.add(name)
+    return True
+
+
+_PRELOADED: set[str] = set()
 
 
 def multiply_into(xp, x, y, out):
@@ -182,3 +224,20 @@ def unit_statistics(network, cache, threshold: float):
                                          nonzero, nonfinite, saturated, magnitude)
     return ((nonzero == 0) & (nonfinite == 0), saturated / n, magnitude / n,
             total / h.size, float(np.sqrt(spread / h.size)))
+
+
+def unit_statistics_block(network, h, d, threshold: float):
+    """The unit statistics of a (k, n, m) block of k small layers of a network that trains on the
+    compiled path (numba is loaded anyway), in one compiled call: ``(unit_dead, unit_saturation,
+    unit_activation, summary)``, ``summary[l]`` = (dead fraction, saturated fraction, mean, std);
+    None where the plain path must be used (no kernels for this network, CuPy, float64)."""
+    if not (getattr(network, "_fused", None) is not None and isinstance(h, np.ndarray) and h.ndim == 3
+            and h.dtype == np.float32 and isinstance(d, np.ndarray) and d.dtype == np.float32
+            and d.shape == h.shape and h.flags.c_contiguous and d.flags.c_contiguous):
+        return None
+    jit = _JIT or _jit()
+    k, _, m = h.shape
+    dead, summary = np.empty((k, m), bool), np.empty((k, 4))
+    saturation, activation = np.empty((k, m)), np.empty((k, m))
+    jit._unit_statistics_block(h, d, np.float32(threshold), dead, saturation, activation, summary)
+    return dead, saturation, activation, summary

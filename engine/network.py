@@ -179,9 +179,13 @@ class Network:
             if l in self._block_firsts:
                 block_inputs[l] = x
             a = xp.dot(x, self.W[l], out=ws.a[l])
-            fused = self._fused is not None and keep and ws.h[l] is not None and a.size >= FUSED_MIN_ELEMENTS
-            if fused:
-                h = self._fused.forward(a, self.b[l], ws.h[l], self.act_param)
+            fused = self._fused is not None and keep and ws.h[l] is not None
+            if fused:      # one compiled pass: bias, activation (and f' where the layer keeps it)
+                if ws.d[l] is None:
+                    h, d = self._fused.forward(a, self.b[l], ws.h[l], self.act_param), None
+                else:
+                    h = self._fused.forward_derive(a, self.b[l], ws.h[l], ws.d[l], self.act_param)
+                    d = ws.d[l]
             else:
                 a += self.b[l]
             u = inv_std = None
@@ -209,8 +213,8 @@ class Network:
             if act.noisy and training and noise_rng is not None and self.act_param > 0:
                 s = s + self.act_param * noise_rng.standard_normal(s.shape, dtype=self.dtype)
             p = self._param(l)
-            if fused:      # h came with the bias add; f'(a) is recomputed by backward
-                d = None
+            if fused:      # h (and d) came with the bias add; without d, backward recomputes f'(a)
+                pass
             elif in_place and ws.h[l] is not None:
                 h = act.forward_out(xp, s, p, ws.h[l])
                 d = act.derivative_out(xp, s, h, p, ws.d[l]) if keep else None
@@ -218,7 +222,7 @@ class Network:
                 h = act.forward(xp, s, p)
                 d = act.derivative(xp, s, h, p) if keep else None
             if keep:
-                caches.append(LayerCache(x, s, h, d, u, inv_std, self._derive(s, h, p) if fused else None))
+                caches.append(LayerCache(x, s, h, d, u, inv_std, self._derive(s, h, p) if d is None else None))
             x = h + block_inputs.pop(self.skips[l]) if l in self.skips else h   # h <- h + F(h)
         if keep:
             self.caches, self.last_input = caches, x

@@ -78,6 +78,19 @@ def unit_statistics(network) -> dict:
         h32 = to_numpy(_stacked(network.xp, [c.h for c in group]))
         d = to_numpy(_stacked(network.xp, [c.d for c in group]))
         k, n, m = h32.shape
+        block = kernels.unit_statistics_block(network, h32, d, threshold)
+        if block is not None:      # small layers of a compiled-path network: one call for all
+            unit_dead, unit_sat, unit_act, summary = block
+            flat = h32.reshape(k, n * m)
+            if flat.shape[1] > MAX_ACTIVATION_SAMPLES:
+                flat = flat[:, :: -(-flat.shape[1] // MAX_ACTIVATION_SAMPLES)]
+            stats["unit_dead"].extend(unit_dead)
+            stats["unit_saturation"].extend(unit_sat)
+            stats["unit_activation"].extend(unit_act)
+            for key, column in zip(("dead_fraction", "saturated_fraction", "act_mean", "act_std"), summary.T):
+                stats[key].extend(column)
+            stats["activation_samples"].extend(flat.astype(np.float64))
+            continue
         h = h32.astype(np.float64)          # a copy: the snapshot owns it, the workspace moves on
         # sums over the batch as one vector-matrix product per layer: a reduction along the middle
         # axis costs more per call, and most of a small net's snapshot is calls

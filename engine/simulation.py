@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import kernels
 from .backend import resolve, to_numpy
 from .config import Config, ConfigError
 from .datafile import load_dataset
@@ -152,6 +153,15 @@ class Simulation:
         idx = self._perm[self._pos:self._pos + self.batch_size]
         self._pos += self.batch_size
         return self.x_train[idx], self.y_train[idx]
+
+    def preload(self) -> None:
+        """Load the compiled kernels the training loop will use now rather than in the first step
+        (numba's import and its kernels: about a second, once per process; nothing where the
+        network takes the plain path). The CLI calls it before its clock starts, the app's engine
+        process once the first frame is out."""
+        fused = getattr(self.network, "_fused", None)
+        if fused is not None:
+            kernels.preload(fused.name)
 
     # --------------------------------------------------------------------------- training
     def _forward_backward(self, x, y, noise_rng, update_stats, reuse=False):

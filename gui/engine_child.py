@@ -204,6 +204,10 @@ class _Engine:
         self.send("built", self.generation, [m.config for m in members], [m.data for m in members])
         self.dirty = True
         self._frame(force_boundary=True)
+        for m in members:    # numba's kernels, once per process: before the first step, not in it
+            preload = getattr(m.sim, "preload", None)
+            if preload is not None:
+                preload()
         if resume:
             self._on_play()
         return True

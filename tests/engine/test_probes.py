@@ -43,16 +43,21 @@ def test_stacked_statistics_equal_the_per_layer_definition(widths, activation):
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "leaky_relu", "elu"])
-@pytest.mark.parametrize("width,batch", [(128, 256), (16, 32)], ids=["compiled", "stacked"])
-def test_compiled_and_stacked_unit_statistics_equal_the_per_layer_definition(activation, width, batch):
+@pytest.mark.parametrize("width,batch,plain", [(128, 256, False), (16, 32, False), (16, 32, True)],
+                         ids=["compiled", "block", "stacked"])
+def test_compiled_and_stacked_unit_statistics_equal_the_per_layer_definition(activation, width, batch, plain):
     """Large float32 layers take one compiled pass each (the derivative recomputed for compiled
-    layers, read for the rest), small ones are measured as one stacked run; the numbers are the
-    plain definition's, NaN units included."""
+    layers, read for the rest); small ones are measured as one run of layers, in one compiled call
+    where the network trains on the compiled path ("block") and in stacked NumPy calls otherwise
+    ("stacked"; kernels off, or an activation without them). The numbers are the plain
+    definition's, NaN units included."""
     from engine import kernels
 
     cfg = Config(width=width, depth=3, activation=activation, dataset="spiral", batch_size=batch, dtype="float32",
                  backend="numpy", seed=4, init="normal", init_sigma=0.6)
     sim = Simulation(cfg)
+    if plain:
+        sim.network._fused = None
     sim.step(3)
     net = sim.network
     compiled = [kernels.unit_statistics(net, c, net.act.saturation_threshold()) for c in net.caches]
@@ -60,6 +65,9 @@ def test_compiled_and_stacked_unit_statistics_equal_the_per_layer_definition(act
         assert all(r is not None for r in compiled)
     elif width == 16:
         assert all(r is None for r in compiled)
+        block = kernels.unit_statistics_block(net, _stacked(np, [c.h for c in net.caches]),
+                                              _stacked(np, [c.d for c in net.caches]), 0.1)
+        assert (block is not None) == (kernels.AVAILABLE and not plain and activation in kernels.FUSED_ACTIVATIONS)
     net.caches[1].h[5, 7] = np.nan                     # a non-finite unit is not counted as dead
     net.caches[2].h[:, 3] = 0.0
     stats, ref = unit_statistics(net), per_layer(net)

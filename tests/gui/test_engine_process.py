@@ -154,6 +154,12 @@ def test_a_new_config_while_playing_keeps_playing(qtbot, make_runner):
         runner.set_config(SMALL.replace(width=4))
     qtbot.waitUntil(lambda: (f := runner.take_latest()) is not None and f.generation == runner.generation
                     and f.snapshot.step > 0, timeout=10_000)
+    # frames and play-state messages reach the window by separate paths: a frame of the resumed
+    # run may be read before "running" is (seen under CI load), so wait for the state too
+    qtbot.waitUntil(lambda: runner.running, timeout=5_000)
+    seen = []
+    qtbot.waitUntil(lambda: (f := runner.take_latest()) is not None and seen.append(f.snapshot.step) is None
+                    and len(seen) > 1 and seen[-1] > seen[0], timeout=10_000)
     assert runner.running
 
 
