@@ -57,7 +57,7 @@ class _Workspace:
         self.a = [xp.empty((n, w), dtype=dtype) for w in sizes[1:]]
         self.h = _runs_of_layers(xp, dtype, n, sizes[1:-1])
         self.d = _runs_of_layers(xp, dtype, n, sizes[1:-1], skip=FUSED_MIN_ELEMENTS if fused else None)
-        self.g = [xp.empty((n, w), dtype=dtype) for w in sizes[1:-1]]
+        self.g = _runs_of_layers(xp, dtype, n, sizes[1:-1])   # (signals: one call per run, probes.sq_sums)
 
 
 def _runs_of_layers(xp, dtype, n, widths, skip=None):

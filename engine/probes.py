@@ -42,6 +42,24 @@ def segment_sq_sums_many(xp, flats, starts: np.ndarray) -> np.ndarray:
     return to_numpy(reduceat(xp.multiply(stacked, stacked, out=stacked), starts, axis=1)).astype(np.float64)
 
 
+def sq_sums(xp, arrays) -> np.ndarray:
+    """The sum of squares of each of ``arrays`` (float64, one each), in the arrays' dtype as
+    ``vdot`` gives it: each run of arrays that are the layers of one (k, n, m) workspace block in
+    one call (a snapshot's signal norms of a small net were one call and one host read a layer)."""
+    out, i = [], 0
+    while i < len(arrays):
+        base = getattr(arrays[i], "base", None)
+        k = base.shape[0] if base is not None and base.ndim == 3 else 0
+        run = arrays[i:i + k]
+        if k > 1 and len(run) == k and _stacked(xp, run) is base:
+            out.extend(to_numpy(xp.einsum("kij,kij->k", base, base)).tolist())
+            i += k
+        else:
+            out.append(float(xp.vdot(arrays[i], arrays[i])))
+            i += 1
+    return np.asarray(out, dtype=np.float64)
+
+
 def unit_statistics(network) -> dict:
     """Dead, saturated and activation statistics per hidden layer of the last forward pass.
 
@@ -59,7 +77,8 @@ def unit_statistics(network) -> dict:
             groups.append(caches[start:i])
             start = i
     for group in groups:
-        first = kernels.unit_statistics(network, group[0], threshold)   # (None: a small layer, asked once)
+        first = (None if group[0].h.size < kernels.FUSED_MIN_ELEMENTS       # a small layer
+                 else kernels.unit_statistics(network, group[0], threshold))
         compiled = [] if first is None else [first] + [kernels.unit_statistics(network, c, threshold) for c in group[1:]]
         if compiled and all(r is not None for r in compiled):   # large float32 layers: one pass each
             for c, (unit_dead, unit_sat, unit_act, mean, std) in zip(group, compiled):

@@ -15,7 +15,7 @@ from .losses import LOSSES
 from .convnet import ConvNetwork
 from .network import Network
 from .optimizers import OPTIMIZERS
-from .probes import segment_sq_sums, segment_sq_sums_many, unit_statistics
+from .probes import segment_sq_sums, segment_sq_sums_many, sq_sums, unit_statistics
 from .snapshot import Snapshot
 
 GRID_CHUNK = 256  # grid points per batched evaluation (measured sweet spot, DESIGN.md)
@@ -286,7 +286,7 @@ class Simulation:
             upd, wsq = sq[1, self._w_only], sq[2, self._w_only]
             update_ratios = np.sqrt(upd / wsq)
             update_ratios[~(wsq > 0)] = 0.0        # a zero (or NaN) weight layer: no ratio
-            signal_norms = np.sqrt(np.fromiter((float(xp.vdot(s, s)) for s in net.signals), np.float64, len(net.signals)))
+            signal_norms = np.sqrt(sq_sums(xp, net.signals))
             stats = unit_statistics(net)
             metrics_step, acc, test_loss, test_acc = self._evaluation(evaluate)
         k = len(self._hist_loss)

@@ -129,3 +129,29 @@ def test_segment_sums_of_several_buffers_equal_each_buffers_float64_sums(size):
     np.testing.assert_allclose(segment_sq_sums_many(np, flats, starts), want, rtol=1e-5)
     with pytest.raises(AssertionError):      # negative control: the rows are the buffers, in order
         np.testing.assert_allclose(got[::-1], want, rtol=1e-5)
+
+
+def test_signal_sums_of_squares_read_each_run_of_layers_in_one_call(monkeypatch):
+    """A snapshot's back-propagated signal norms: the workspace's runs of layers are summed one
+    block at a time, the rest (the output's, another width's) one array at a time; both equal the
+    float64 sums. Negative control: copies of the layers take the per-array path."""
+    from engine import probes
+
+    sim = Simulation(Config(width=(16, 16, 16, 8), depth=4, activation="tanh", dataset="spiral",
+                            batch_size=32, dtype="float32", backend="numpy", seed=3))
+    sim.step(2, snapshot=False)
+    signals = sim.network.signals
+    assert _stacked(np, signals[:3]).shape == (3, 32, 16)     # the hidden run is one block
+    calls = []
+    monkeypatch.setattr(np, "einsum", lambda *a, **k: calls.append(a[0]) or _einsum(*a, **k))
+    ref = [float((s.astype(np.float64) ** 2).sum()) for s in signals]
+    np.testing.assert_allclose(probes.sq_sums(np, signals), ref, rtol=1e-5)
+    assert calls == ["kij,kij->k"]
+    calls.clear()
+    np.testing.assert_allclose(probes.sq_sums(np, [s.copy() for s in signals]), ref, rtol=1e-5)
+    assert calls == []
+    snap = sim.snapshot()
+    np.testing.assert_allclose(snap.signal_norms, np.sqrt(ref), rtol=1e-5)
+
+
+_einsum = np.einsum
