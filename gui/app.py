@@ -150,9 +150,13 @@ class RunReport:
         import numpy as np
         w = self.window
         start = self.start or self.played
-        if self.played is not None and self.start is not None and w._last_step <= self.start[1]:
-            start = self.played   # the first frame shown while playing was its last (a short
-            # preset run whose frames the starting window coalesced): count from Play
+        if self.played is not None and self.start is not None and (
+                w._last_step <= self.start[1] or w.runner.played_seconds() <= self.start[3]):
+            # count from Play where the first frame shown while playing measures nothing: it was
+            # the last one (a short preset run whose frames the starting window coalesced), or
+            # the window showed it late, after the engine had stopped, so that its reading of
+            # the engine's clock (extrapolated since the last message) is past the real end
+            start = self.played
         if start is None:
             return {"steps": 0, "seconds": 0.0, "playing_seconds": 0.0, "frames": 0, "steps_per_second": 0.0,
                     "fps": 0.0, "timer_late_p99_ms": None}

@@ -369,3 +369,54 @@ def test_no_decision_boundary_is_computed_for_a_tab_behind_another(qtbot, make_w
     qtbot.waitUntil(lambda: window.runner._want_boundary is True, timeout=5_000)
     window.raise_view("Gradients")
     qtbot.waitUntil(lambda: window.runner._want_boundary is False, timeout=5_000)
+
+
+class _Runner:
+    def __init__(self):
+        self.pid, self.running, self.seconds = os.getpid(), False, 0.0
+
+    def played_seconds(self):
+        return self.seconds
+
+
+class _Window:
+    def __init__(self):
+        self.runner, self._last_step, self.frames_shown = _Runner(), 0, 0
+
+
+def test_the_report_counts_from_play_when_the_first_frame_shown_while_playing_measures_nothing(qtbot):
+    """The span of ``--report`` starts at the first frame shown while playing, except where that
+    frame measures nothing: shown late (after the engine had stopped, so the window's extrapolated
+    reading of the engine's clock is past the real end: it printed 0 playing seconds, CI) or the
+    last frame of the run (0 steps). Then it counts from Play. A steady run keeps the frame's span."""
+    from gui.app import RunReport
+
+    w = _Window()
+    late = RunReport(w)
+    w.runner.running = True
+    late.on_running(True)                    # Play: step 0, engine clock 0
+    w.runner.seconds = 1.0                   # the build's frame, shown a second later, "while playing"
+    late.on_frame(None)
+    w.runner.running, w.runner.seconds, w._last_step, w.frames_shown = False, 0.2, 300, 1
+    report = late.result()
+    assert report["steps"] == 300 and report["playing_seconds"] == pytest.approx(0.2)
+    assert report["steps_per_second"] == pytest.approx(1500)
+
+    w = _Window()
+    last = RunReport(w)
+    w.runner.running = True
+    last.on_running(True)
+    w.runner.seconds, w._last_step = 0.1, 300   # the first frame shown while playing is the last
+    last.on_frame(None)
+    w.runner.running = False
+    assert last.result()["steps"] == 300
+
+    w = _Window()
+    steady = RunReport(w)
+    w.runner.running = True
+    steady.on_running(True)
+    w.runner.seconds, w._last_step = 0.5, 100
+    steady.on_frame(None)
+    w.runner.seconds, w._last_step, w.frames_shown = 1.5, 1100, 30
+    report = steady.result()
+    assert report["steps"] == 1000 and report["playing_seconds"] == pytest.approx(1.0)
