@@ -34,7 +34,8 @@ AVAILABLE = not UNAVAILABLE_REASON
 
 # A layer (batch x width) of at least this many elements keeps no derivative array (backward
 # recomputes it), and its unit statistics take one compiled pass; smaller layers keep f'(s) from
-# the forward pass, and their statistics are stacked NumPy calls over all layers (probes.py).
+# the forward pass, and the statistics of each run of them take one compiled call
+# (``unit_statistics_block``).
 # Every layer takes the compiled forward pass: at 8 x 32, batch 128, the plain path's float32
 # tanh alone (libm's scalar speed, 3 ns an element here) was a fifth of a step, and a step with
 # the compiled passes took 0.68-0.73 of the plain one at 8 x 32 and 10 x 32, batch 128, and

@@ -51,7 +51,7 @@ def sq_sums(xp, arrays) -> np.ndarray:
         base = getattr(arrays[i], "base", None)
         k = base.shape[0] if base is not None and base.ndim == 3 else 0
         run = arrays[i:i + k]
-        if k > 1 and len(run) == k and _stacked(xp, run) is base:
+        if k > 1 and len(run) == k and _stacked(xp, run) is base and all(a.shape == base.shape[1:] for a in run):
             out.extend(to_numpy(xp.einsum("kij,kij->k", base, base)).tolist())
             i += k
         else:
