@@ -184,14 +184,16 @@ def sgd_step(xp, theta, grad, lr, update):
     return update
 
 
-def segment_sq_sums(xp, flat, starts):
+def segment_sq_sums(xp, flat, starts, small: bool = False, out=None):
     """Sum of squares of ``flat`` over the segments beginning at ``starts`` (int64, ascending) in
-    one pass with no temporary, accumulated in float64 and returned as ``flat``'s dtype; None where
-    the plain path must be used (CuPy, float64, buffers under ``FUSED_MIN_ELEMENTS * 8``)."""
-    if not (AVAILABLE and xp is np and flat.dtype == np.float32 and flat.size >= 8 * FUSED_MIN_ELEMENTS):
+    one pass with no temporary, accumulated in float64 and returned as ``flat``'s dtype (into
+    ``out`` if given); None where the plain path must be used (CuPy, float64, buffers under
+    ``FUSED_MIN_ELEMENTS * 8`` unless ``small``: a network on the compiled path, numba loaded)."""
+    if not (AVAILABLE and xp is np and flat.dtype == np.float32
+            and (small or flat.size >= 8 * FUSED_MIN_ELEMENTS)):
         return None
     jit = _JIT or _jit()
-    out = np.empty(starts.size, dtype=np.float32)
+    out = np.empty(starts.size, dtype=np.float32) if out is None else out
     if flat.size >= FLAT_PARALLEL_MIN_ELEMENTS and usable_cores() > 1:
         with jit.PARALLEL_LOCK:
             jit._segment_sq_sums_parallel(flat, starts, out)

@@ -13,12 +13,13 @@ from .backend import to_numpy
 MAX_ACTIVATION_SAMPLES = 4096
 
 
-def segment_sq_sums(xp, flat, starts: np.ndarray, work=None):
+def segment_sq_sums(xp, flat, starts: np.ndarray, work=None, compiled: bool = False):
     """Sum of squares of ``flat`` over the segments that begin at ``starts`` (one result each).
 
     ``work``, an array like ``flat``, saves allocating the squares on every call (the plain path;
-    large float32 NumPy buffers take one compiled pass with no temporary)."""
-    fast = kernels.segment_sq_sums(xp, flat, starts)
+    large float32 NumPy buffers take one compiled pass with no temporary, and so do all those of a
+    network on the compiled path: ``compiled``)."""
+    fast = kernels.segment_sq_sums(xp, flat, starts, small=compiled)
     if fast is not None:
         return fast
     sq = xp.multiply(flat, flat, out=work)
@@ -29,10 +30,16 @@ def segment_sq_sums(xp, flat, starts: np.ndarray, work=None):
     return xp.stack([sq[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:])])
 
 
-def segment_sq_sums_many(xp, flats, starts: np.ndarray) -> np.ndarray:
+def segment_sq_sums_many(xp, flats, starts: np.ndarray, compiled: bool = False) -> np.ndarray:
     """``segment_sq_sums`` of each of ``flats`` (equal buffers of one layout) as one float64 NumPy
-    array (len(flats), segments): small NumPy buffers stacked and summed in three calls for all of
-    them (a small net's snapshot is mostly call overhead), others one pass each."""
+    array (len(flats), segments): one compiled pass each for large float32 NumPy buffers and for
+    a network on the compiled path (``compiled``), other small NumPy buffers stacked and summed in
+    three calls for all of them (a small net's snapshot is mostly call overhead)."""
+    if compiled:
+        out = np.empty((len(flats), starts.size), dtype=np.float32)
+        if all(kernels.segment_sq_sums(xp, f, starts, small=True, out=row) is not None
+               for f, row in zip(flats, out)):
+            return out.astype(np.float64)
     reduceat = getattr(xp.add, "reduceat", None)
     if reduceat is None or flats[0].size >= 8 * kernels.FUSED_MIN_ELEMENTS:   # (the compiled pass's size)
         return np.stack([to_numpy(segment_sq_sums(xp, f, starts)) for f in flats]).astype(np.float64)

@@ -179,6 +179,7 @@ class Simulation:
             raise ValueError("n must be >= 0")
         xp, net, cfg = self.xp, self.network, self.config
         t0 = time.perf_counter()
+        compiled = getattr(net, "_fused", None) is not None     # numba loaded: compiled norm sums
         first = len(self._hist_loss)
         done = 0
         with np.errstate(all="ignore"):  # a diverging run is a result, not a warning
@@ -186,7 +187,8 @@ class Simulation:
                 x, y = self._next_batch()
                 loss = self._forward_backward(x, y, self._noise_rng, update_stats=True, reuse=True)
                 if self._probe_grad_norms:
-                    self._hist_gn.append(segment_sq_sums(xp, net.grad, self._w_starts, self._probe_work)[self._w_only])
+                    self._hist_gn.append(segment_sq_sums(xp, net.grad, self._w_starts, self._probe_work,
+                                                         compiled)[self._w_only])
                 grad = net.grad
                 if cfg.weight_decay or cfg.clip_norm:
                     grad = grad.copy()  # net.grad stays dL/dtheta for the probes
@@ -280,7 +282,8 @@ class Simulation:
         xp, net = self.xp, self.network
         self._ensure_probes()
         with np.errstate(all="ignore"):
-            sq = segment_sq_sums_many(xp, (net.grad, self.optimizer.update, net.theta), net.segment_starts)
+            sq = segment_sq_sums_many(xp, (net.grad, self.optimizer.update, net.theta), net.segment_starts,
+                                      compiled=getattr(net, "_fused", None) is not None)
             grad_norms = np.sqrt(sq[0, 0:2 * net.n_layers:2])
             bias_norms = np.sqrt(sq[0, 1:2 * net.n_layers:2])
             upd, wsq = sq[1, self._w_only], sq[2, self._w_only]

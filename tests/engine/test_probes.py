@@ -112,9 +112,16 @@ def test_a_run_of_equal_width_layers_is_read_from_the_workspace_block_without_a_
     assert not np.array_equal(before, after)
 
 
-@pytest.mark.parametrize("size", [881, 70_000], ids=["stacked", "per-buffer"])
-def test_segment_sums_of_several_buffers_equal_each_buffers_float64_sums(size):
+@pytest.mark.parametrize("size,compiled", [(881, False), (70_000, False), (881, True)],
+                         ids=["stacked", "per-buffer", "compiled-small"])
+def test_segment_sums_of_several_buffers_equal_each_buffers_float64_sums(size, compiled, monkeypatch):
+    """Small buffers are stacked into one NumPy pass, unless the network trains on the compiled
+    path (numba loaded): then, like large buffers, one compiled pass each."""
+    from engine import kernels
     from engine.probes import segment_sq_sums_many
+
+    if compiled and not kernels.AVAILABLE:
+        pytest.skip(kernels.UNAVAILABLE_REASON)
 
     rng = np.random.default_rng(3)
     flats = [rng.normal(size=size).astype(np.float32) for _ in range(3)]
@@ -122,11 +129,21 @@ def test_segment_sums_of_several_buffers_equal_each_buffers_float64_sums(size):
     bounds = list(starts) + [size]
     want = np.array([[np.sum(f[a:b].astype(np.float64) ** 2) for a, b in zip(bounds[:-1], bounds[1:])]
                      for f in flats])
-    got = segment_sq_sums_many(np, flats, starts)
+    calls = []
+    kernel = kernels.segment_sq_sums
+
+    def counted(*args, **kwargs):
+        out = kernel(*args, **kwargs)
+        calls.append(out is not None)
+        return out
+    monkeypatch.setattr(kernels, "segment_sq_sums", counted)
+    got = segment_sq_sums_many(np, flats, starts, compiled=compiled)
+    assert calls == ([True] * 3 if compiled or (size > 8 * kernels.FUSED_MIN_ELEMENTS and kernels.AVAILABLE)
+                     else [False] * 3 if size > 8 * kernels.FUSED_MIN_ELEMENTS else [])
     assert got.dtype == np.float64 and got.shape == (3, len(starts))
     np.testing.assert_allclose(got, want, rtol=1e-5)
     # the buffers are read, not squared in place
-    np.testing.assert_allclose(segment_sq_sums_many(np, flats, starts), want, rtol=1e-5)
+    np.testing.assert_allclose(segment_sq_sums_many(np, flats, starts, compiled=compiled), want, rtol=1e-5)
     with pytest.raises(AssertionError):      # negative control: the rows are the buffers, in order
         np.testing.assert_allclose(got[::-1], want, rtol=1e-5)
 
