@@ -57,8 +57,7 @@ def sq_sums(xp, arrays) -> np.ndarray:
     while i < len(arrays):
         base = getattr(arrays[i], "base", None)
         k = base.shape[0] if base is not None and base.ndim == 3 else 0
-        run = arrays[i:i + k]
-        if k > 1 and len(run) == k and _stacked(xp, run) is base and all(a.shape == base.shape[1:] for a in run):
+        if k > 1 and _block_of(arrays[i:i + k]) is base:
             out.extend(to_numpy(xp.einsum("kij,kij->k", base, base)).tolist())
             i += k
         else:
@@ -152,11 +151,18 @@ def _ones(n: int) -> np.ndarray:
     return ones
 
 
+def _block_of(arrays):
+    """The (k, n, m) block whose k layers ``arrays`` are (one run of the training workspace,
+    network.py), or None."""
+    base = getattr(arrays[0], "base", None)
+    if (base is not None and base.ndim == 3 and base.shape[0] == len(arrays)
+            and all(a.base is base and a.shape == base.shape[1:] for a in arrays)):
+        return base
+    return None
+
+
 def _stacked(xp, arrays):
     """The (k, n, m) array of the k (n, m) ``arrays``: the block they are slices of when they are
-    one run of the training workspace (network.py), else a stacked copy."""
-    base = arrays[0].base
-    if (base is not None and base.ndim == 3 and base.shape[0] == len(arrays)
-            and all(a.base is base for a in arrays)):
-        return base
-    return xp.stack(arrays)
+    one run of the training workspace, else a stacked copy."""
+    block = _block_of(arrays)
+    return block if block is not None else xp.stack(arrays)

@@ -154,14 +154,19 @@ class Simulation:
         self._pos += self.batch_size
         return self.x_train[idx], self.y_train[idx]
 
+    @property
+    def _compiled(self) -> bool:
+        """The network trains on the compiled kernels (numba is loaded for it): its norm sums
+        take the compiled pass too, at every size."""
+        return getattr(self.network, "_fused", None) is not None
+
     def preload(self) -> None:
         """Load the compiled kernels the training loop will use now rather than in the first step
         (numba's import and its kernels: about a second, once per process; nothing where the
         network takes the plain path). The CLI calls it before its clock starts, the app's engine
         process once the first frame is out."""
-        fused = getattr(self.network, "_fused", None)
-        if fused is not None:
-            kernels.preload(fused.name)
+        if self._compiled:
+            kernels.preload(self.network._fused.name)
 
     # --------------------------------------------------------------------------- training
     def _forward_backward(self, x, y, noise_rng, update_stats, reuse=False):
@@ -179,7 +184,7 @@ class Simulation:
             raise ValueError("n must be >= 0")
         xp, net, cfg = self.xp, self.network, self.config
         t0 = time.perf_counter()
-        compiled = getattr(net, "_fused", None) is not None     # numba loaded: compiled norm sums
+        compiled = self._compiled
         first = len(self._hist_loss)
         done = 0
         with np.errstate(all="ignore"):  # a diverging run is a result, not a warning
@@ -283,7 +288,7 @@ class Simulation:
         self._ensure_probes()
         with np.errstate(all="ignore"):
             sq = segment_sq_sums_many(xp, (net.grad, self.optimizer.update, net.theta), net.segment_starts,
-                                      compiled=getattr(net, "_fused", None) is not None)
+                                      compiled=self._compiled)
             grad_norms = np.sqrt(sq[0, 0:2 * net.n_layers:2])
             bias_norms = np.sqrt(sq[0, 1:2 * net.n_layers:2])
             upd, wsq = sq[1, self._w_only], sq[2, self._w_only]
